@@ -1,0 +1,503 @@
+/*
+ * hookinit's native helper: the few system calls a PID 1 needs that Node
+ * does not expose.
+ *
+ *   spawn()        fork/exec the supervised program ourselves, as tini does,
+ *                  so that we can put it in its own session or process group,
+ *                  hand it the terminal, and reset every signal it inherits.
+ *   reap()         reap zombies that are not libuv's. libuv waits only for the
+ *                  pids it spawned; a waitpid(-1) would steal those and lose
+ *                  their exit events, so we never reap a pid in `owned`.
+ *   setSubreaper() prctl(PR_SET_CHILD_SUBREAPER) when we are not PID 1.
+ *   peerCredentials() SO_PEERCRED of a connected unix socket.
+ *
+ * Everything here is synchronous and short; nothing blocks the event loop
+ * longer than a fork or a pass over our children.
+ */
+#include <node_api.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CHECK(call)                                                            \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      napi_throw_error(env, NULL, "hookinit native: N-API call failed: " #call); \
+      return NULL;                                                             \
+    }                                                                          \
+  } while (0)
+
+static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value error, code, message, errno_value;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
+  napi_create_error(env, NULL, message, &error);
+  napi_create_int32(env, err, &errno_value);
+  napi_set_named_property(env, error, "errno", errno_value);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &code);
+  napi_set_named_property(env, error, "syscall", code);
+  napi_throw(env, error);
+  return NULL;
+}
+
+/* Copies a JS string into a fresh malloc'd C string (NULL on failure). */
+static char *dup_string(napi_env env, napi_value value) {
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &len) != napi_ok) return NULL;
+  char *buf = malloc(len + 1);
+  if (buf == NULL) return NULL;
+  if (napi_get_value_string_utf8(env, value, buf, len + 1, &len) != napi_ok) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+/* Copies a JS string array into a NULL-terminated char* vector. */
+static char **dup_string_array(napi_env env, napi_value array) {
+  uint32_t n = 0;
+  if (napi_get_array_length(env, array, &n) != napi_ok) return NULL;
+  char **vec = calloc(n + 1, sizeof(char *));
+  if (vec == NULL) return NULL;
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    if (napi_get_element(env, array, i, &item) != napi_ok ||
+        (vec[i] = dup_string(env, item)) == NULL) {
+      for (uint32_t j = 0; j < i; j++) free(vec[j]);
+      free(vec);
+      return NULL;
+    }
+  }
+  return vec;
+}
+
+static void free_string_array(char **vec) {
+  if (vec == NULL) return;
+  for (char **p = vec; *p != NULL; p++) free(*p);
+  free(vec);
+}
+
+enum spawn_mode { MODE_SESSION = 0, MODE_FOREGROUND_GROUP = 1 };
+
+/*
+ * Runs in the forked child: only async-signal-safe calls until execve.
+ * On failure it reports errno through the close-on-exec pipe and exits 127.
+ */
+static void child_exec(const char *file, char **argv, char **envp,
+                       const char *cwd, int mode, int report_fd) {
+  /* Node and libuv installed handlers and ignore SIGPIPE; execve keeps
+   * ignored signals ignored, so reset every disposition by hand (a program
+   * that inherits SIGPIPE=SIG_IGN misbehaves on closed pipes). */
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &dfl, NULL);
+  }
+
+  /* Node marks stdin, stdout and stderr close-on-exec; libuv's own spawn
+   * clears that when it dup2()s them into place. We inherit them as they
+   * are, so clear it here or the program starts with no stdio at all. */
+  for (int fd = 0; fd <= 2; fd++) {
+    int flags = fcntl(fd, F_GETFD);
+    if (flags != -1 && (flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+  }
+
+  int step_errno = 0;
+  const char *step = "setsid";
+  if (mode == MODE_FOREGROUND_GROUP) {
+    /* tini's way on a terminal: a process group of its own in our session,
+     * made the terminal's foreground group so that it reads the terminal and
+     * gets ^C/^Z. SIGTTOU is still blocked here (the parent blocked every
+     * signal before fork), so tcsetpgrp from a background group cannot stop
+     * us. */
+    step = "setpgid";
+    if (setpgid(0, 0) == -1) step_errno = errno;
+    if (step_errno == 0 && tcsetpgrp(STDIN_FILENO, getpgrp()) == -1 &&
+        errno != ENOTTY && errno != ENXIO) {
+      step = "tcsetpgrp";
+      step_errno = errno;
+    }
+  } else if (setsid() == -1) {
+    step_errno = errno;
+  }
+
+  if (step_errno == 0 && cwd != NULL && chdir(cwd) == -1) {
+    step = "chdir";
+    step_errno = errno;
+  }
+
+  if (step_errno == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execve(file, argv, envp);
+    step = "execve";
+    step_errno = errno;
+  }
+
+  /* Report "<errno> <step>" to the parent. */
+  char msg[64];
+  int len = snprintf(msg, sizeof msg, "%d %s", step_errno, step);
+  if (len > 0) {
+    ssize_t ignored = write(report_fd, msg, (size_t)len);
+    (void)ignored;
+  }
+  _exit(127);
+}
+
+/*
+ * spawn(file, argv, envp, cwd | null, foregroundGroup: boolean)
+ *   -> { pid } on success
+ *   -> { pid: 0, errno, syscall } when the child could not exec (it is reaped)
+ * Throws when fork itself fails.
+ */
+static napi_value Spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  if (argc < 5) {
+    napi_throw_type_error(env, NULL, "spawn(file, argv, envp, cwd, foregroundGroup)");
+    return NULL;
+  }
+
+  napi_valuetype cwd_type;
+  CHECK(napi_typeof(env, args[3], &cwd_type));
+  bool foreground = false;
+  CHECK(napi_get_value_bool(env, args[4], &foreground));
+
+  char *file = dup_string(env, args[0]);
+  char **argv = dup_string_array(env, args[1]);
+  char **envp = dup_string_array(env, args[2]);
+  char *cwd = cwd_type == napi_string ? dup_string(env, args[3]) : NULL;
+  napi_value result = NULL;
+
+  int report[2] = {-1, -1};
+  if (file == NULL || argv == NULL || envp == NULL ||
+      (cwd_type == napi_string && cwd == NULL)) {
+    napi_throw_error(env, NULL, "hookinit native: out of memory copying arguments");
+    goto out;
+  }
+  if (pipe2(report, O_CLOEXEC) == -1) {
+    throw_errno(env, "pipe2", errno);
+    goto out;
+  }
+
+  /* Block every signal across fork, as libuv's uv_spawn does: a signal that
+   * lands in the child before its handlers are reset would run libuv's
+   * handler there and write into the parent's signal pipe. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    child_exec(file, argv, envp, cwd, foreground ? MODE_FOREGROUND_GROUP : MODE_SESSION,
+               report[1]);
+  }
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(report[1]);
+
+  if (pid == -1) {
+    close(report[0]);
+    throw_errno(env, "fork", fork_errno);
+    goto out;
+  }
+
+  /* EOF means execve succeeded (the pipe was close-on-exec). */
+  char msg[64] = {0};
+  ssize_t got;
+  do {
+    got = read(report[0], msg, sizeof msg - 1);
+  } while (got == -1 && errno == EINTR);
+  close(report[0]);
+
+  napi_value pid_value;
+  CHECK(napi_create_object(env, &result));
+  if (got > 0) {
+    int child_errno = 0;
+    char syscall[32] = "execve";
+    sscanf(msg, "%d %31s", &child_errno, syscall);
+    int status;
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
+    }
+    napi_value errno_value, syscall_value;
+    CHECK(napi_create_int32(env, 0, &pid_value));
+    CHECK(napi_create_int32(env, child_errno, &errno_value));
+    CHECK(napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value));
+    CHECK(napi_set_named_property(env, result, "errno", errno_value));
+    CHECK(napi_set_named_property(env, result, "syscall", syscall_value));
+  } else {
+    CHECK(napi_create_int32(env, pid, &pid_value));
+  }
+  CHECK(napi_set_named_property(env, result, "pid", pid_value));
+
+out:
+  free(file);
+  free(cwd);
+  free_string_array(argv);
+  free_string_array(envp);
+  return result;
+}
+
+/* ---- reaping ----------------------------------------------------------- */
+
+typedef struct {
+  const int32_t *pids;
+  size_t count;
+} pid_set;
+
+static bool owned(const pid_set *set, pid_t pid) {
+  for (size_t i = 0; i < set->count; i++)
+    if (set->pids[i] == pid) return true;
+  return false;
+}
+
+typedef struct {
+  napi_env env;
+  napi_value array;
+  uint32_t length;
+} reap_list;
+
+static bool record(reap_list *list, pid_t pid, int status) {
+  napi_env env = list->env;
+  napi_value entry, pid_value, code_value, signal_value;
+  if (napi_create_object(env, &entry) != napi_ok) return false;
+  napi_create_int32(env, pid, &pid_value);
+  if (WIFEXITED(status)) {
+    napi_create_int32(env, WEXITSTATUS(status), &code_value);
+    napi_get_null(env, &signal_value);
+  } else {
+    napi_get_null(env, &code_value);
+    napi_create_int32(env, WIFSIGNALED(status) ? WTERMSIG(status) : 0, &signal_value);
+  }
+  napi_set_named_property(env, entry, "pid", pid_value);
+  napi_set_named_property(env, entry, "code", code_value);
+  napi_set_named_property(env, entry, "signal", signal_value);
+  return napi_set_element(env, list->array, list->length++, entry) == napi_ok;
+}
+
+/* Reaps `pid` if it is a zombie. Returns 1 when reaped. */
+static int reap_one(reap_list *list, pid_t pid) {
+  int status;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, WNOHANG | __WALL);
+  } while (r == -1 && errno == EINTR);
+  if (r != pid) return 0;
+  record(list, pid, status);
+  return 1;
+}
+
+/* Reaps the zombies among the pids listed in one children file. */
+static int reap_listed(reap_list *list, const pid_set *skip, const char *path) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL) return 0;
+  int reaped = 0;
+  long pid;
+  while (fscanf(f, "%ld", &pid) == 1)
+    if (!owned(skip, (pid_t)pid)) reaped += reap_one(list, (pid_t)pid);
+  fclose(f);
+  return reaped;
+}
+
+/*
+ * The slow path, taken when the first zombie waitid() shows us is libuv's:
+ * walk our children as /proc lists them (every thread's children file) and
+ * reap each one that is not owned. Without CONFIG_PROC_CHILDREN or without
+ * /proc this finds nothing, and libuv's own reaping unblocks the fast path
+ * on the next sweep.
+ */
+static int reap_from_proc(reap_list *list, const pid_set *skip) {
+  DIR *tasks = opendir("/proc/self/task");
+  if (tasks == NULL) return 0;
+  int reaped = 0;
+  struct dirent *task;
+  char path[300];
+  while ((task = readdir(tasks)) != NULL) {
+    if (task->d_name[0] < '0' || task->d_name[0] > '9') continue;
+    snprintf(path, sizeof path, "/proc/self/task/%s/children", task->d_name);
+    reaped += reap_listed(list, skip, path);
+  }
+  closedir(tasks);
+  return reaped;
+}
+
+/*
+ * reap(owned: Int32Array) -> Array<{ pid, code, signal }>
+ * Reaps every zombie child that is not in `owned`, looping until a pass
+ * reaps nothing (SIGCHLD coalesces, so one signal may stand for many exits).
+ */
+static napi_value Reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+
+  pid_set skip = {NULL, 0};
+  if (argc >= 1) {
+    bool is_typed = false;
+    CHECK(napi_is_typedarray(env, args[0], &is_typed));
+    if (is_typed) {
+      napi_typedarray_type type;
+      void *data;
+      CHECK(napi_get_typedarray_info(env, args[0], &type, &skip.count, &data, NULL, NULL));
+      if (type != napi_int32_array) {
+        napi_throw_type_error(env, NULL, "reap(owned: Int32Array)");
+        return NULL;
+      }
+      skip.pids = data;
+    }
+  }
+
+  reap_list list = {env, NULL, 0};
+  CHECK(napi_create_array(env, &list.array));
+
+  for (;;) {
+    siginfo_t peek;
+    memset(&peek, 0, sizeof peek);
+    /* WNOWAIT: look at the first zombie without consuming it. */
+    int r = waitid(P_ALL, 0, &peek, WEXITED | WNOHANG | WNOWAIT | __WALL);
+    if (r == -1 && errno == EINTR) continue;
+    if (r == -1 || peek.si_pid == 0) break; /* ECHILD, or no zombie */
+    if (!owned(&skip, peek.si_pid)) {
+      reap_one(&list, peek.si_pid);
+      continue;
+    }
+    if (reap_from_proc(&list, &skip) == 0) break;
+  }
+  return list.array;
+}
+
+/* ---- misc -------------------------------------------------------------- */
+
+static napi_value SetSubreaper(napi_env env, napi_callback_info info) {
+  (void)info;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
+    return throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
+  napi_value ok;
+  CHECK(napi_get_boolean(env, true, &ok));
+  return ok;
+}
+
+/* peerCredentials(fd) -> { pid, uid, gid } */
+static napi_value PeerCredentials(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  int32_t fd = -1;
+  if (argc < 1 || napi_get_value_int32(env, args[0], &fd) != napi_ok) {
+    napi_throw_type_error(env, NULL, "peerCredentials(fd: number)");
+    return NULL;
+  }
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+    return throw_errno(env, "getsockopt(SO_PEERCRED)", errno);
+  napi_value result, pid, uid, gid;
+  CHECK(napi_create_object(env, &result));
+  CHECK(napi_create_int32(env, cred.pid, &pid));
+  CHECK(napi_create_uint32(env, cred.uid, &uid));
+  CHECK(napi_create_uint32(env, cred.gid, &gid));
+  CHECK(napi_set_named_property(env, result, "pid", pid));
+  CHECK(napi_set_named_property(env, result, "uid", uid));
+  CHECK(napi_set_named_property(env, result, "gid", gid));
+  return result;
+}
+
+/* ---- fault signals ------------------------------------------------------ */
+
+/*
+ * hookinit forwards SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS when
+ * someone sends them with kill(2), like any other signal. But a JS listener
+ * turns a real fault in hookinit itself into an endless loop: libuv's handler
+ * returns and the faulting instruction runs again. tini keeps these signals
+ * for itself for the same reason (signals_for_tini in tini.c). So we wrap
+ * libuv's handler: a signal sent by a process (si_code <= 0) goes on to
+ * libuv and so to the program; a real fault restores the default action and
+ * returns, so the fault repeats and the kernel ends us with a core.
+ */
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+#define FAULT_COUNT (sizeof fault_signals / sizeof fault_signals[0])
+static struct sigaction chained[FAULT_COUNT];
+
+static void fault_guard(int sig, siginfo_t *si, void *context) {
+  for (size_t i = 0; i < FAULT_COUNT; i++) {
+    if (fault_signals[i] != sig) continue;
+    if (si != NULL && si->si_code > 0) {
+      signal(sig, SIG_DFL);
+      return;
+    }
+    if (chained[i].sa_flags & SA_SIGINFO) {
+      chained[i].sa_sigaction(sig, si, context);
+    } else if (chained[i].sa_handler != SIG_DFL && chained[i].sa_handler != SIG_IGN) {
+      chained[i].sa_handler(sig);
+    }
+    return;
+  }
+}
+
+/* guardFaultSignals(): call after the JS listeners are installed. */
+static napi_value GuardFaultSignals(napi_env env, napi_callback_info info) {
+  (void)info;
+  for (size_t i = 0; i < FAULT_COUNT; i++) {
+    struct sigaction guard;
+    memset(&guard, 0, sizeof guard);
+    guard.sa_sigaction = fault_guard;
+    guard.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigfillset(&guard.sa_mask);
+    if (sigaction(fault_signals[i], NULL, &chained[i]) == -1 ||
+        sigaction(fault_signals[i], &guard, NULL) == -1)
+      return throw_errno(env, "sigaction", errno);
+  }
+  napi_value ok;
+  CHECK(napi_get_boolean(env, true, &ok));
+  return ok;
+}
+
+/*
+ * ignoreTerminalStops(): on a terminal, the program holds the foreground and
+ * we are in the background; a write of ours with TOSTOP set would bring a
+ * SIGTTOU that a handler cannot satisfy (the write restarts forever). tini
+ * ignores SIGTTIN and SIGTTOU for the same reason.
+ */
+static napi_value IgnoreTerminalStops(napi_env env, napi_callback_info info) {
+  (void)info;
+  signal(SIGTTIN, SIG_IGN);
+  signal(SIGTTOU, SIG_IGN);
+  napi_value ok;
+  CHECK(napi_get_boolean(env, true, &ok));
+  return ok;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL},
+      {"reap", NULL, Reap, NULL, NULL, NULL, napi_default, NULL},
+      {"setSubreaper", NULL, SetSubreaper, NULL, NULL, NULL, napi_default, NULL},
+      {"guardFaultSignals", NULL, GuardFaultSignals, NULL, NULL, NULL, napi_default, NULL},
+      {"ignoreTerminalStops", NULL, IgnoreTerminalStops, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCredentials", NULL, PeerCredentials, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

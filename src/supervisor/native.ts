@@ -1,0 +1,59 @@
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+
+/** The native helper's functions (native/hookinit.c). */
+export interface NativeHelper {
+  /** fork/exec; pid 0 with errno and syscall when the child could not exec. */
+  spawn(
+    file: string,
+    argv: readonly string[],
+    envp: readonly string[],
+    cwd: string | null,
+    foregroundGroup: boolean,
+  ): { pid: number; errno?: number; syscall?: string };
+  /** Reaps every zombie child whose pid is not in `owned`. */
+  reap(owned: Int32Array): ReapedChild[];
+  setSubreaper(): boolean;
+  /** Lets real faults crash hookinit while kill(2)-sent ones are forwarded. */
+  guardFaultSignals(): boolean;
+  /** SIG_IGN for SIGTTIN and SIGTTOU (we are in the background on a terminal). */
+  ignoreTerminalStops(): boolean;
+  peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+}
+
+export interface ReapedChild {
+  pid: number;
+  /** Exit code, or null when a signal ended it. */
+  code: number | null;
+  signal: number | null;
+}
+
+export const NATIVE_FILE = "hookinit.node";
+
+/**
+ * Where the helper is looked for: beside the executable (the single
+ * executable ships as dist/hookinit + dist/hookinit.node), then beside the
+ * bundle (dist/hookinit.cjs run by an installed node). Nothing is extracted
+ * to /tmp: it may be read-only or noexec.
+ */
+export function nativeHelperCandidates(): string[] {
+  const places = [
+    join(dirname(process.execPath), NATIVE_FILE),
+    typeof __dirname === "string" ? join(__dirname, NATIVE_FILE) : undefined,
+  ];
+  return [...new Set(places.filter((p): p is string => typeof p === "string" && p !== ""))];
+}
+
+export function loadNativeHelper(): NativeHelper {
+  const candidates = nativeHelperCandidates();
+  const found = candidates.find((file) => existsSync(file));
+  if (found === undefined) {
+    throw new Error(
+      `native helper ${NATIVE_FILE} not found (looked in ${candidates.join(", ")}); ` +
+        `copy it next to the hookinit executable`,
+    );
+  }
+  const module = { exports: {} as NativeHelper };
+  process.dlopen(module, found);
+  return module.exports;
+}

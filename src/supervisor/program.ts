@@ -1,0 +1,92 @@
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { getSystemErrorMessage } from "node:util";
+import type { NativeHelper } from "./native.js";
+
+/** Why the program could not be started, with the exit code sh would use. */
+export class StartError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 126 | 127,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/**
+ * Finds the file execve should run, as execvp would: a name with a slash is
+ * used as it is, anything else is looked up in PATH. Done here rather than in
+ * the forked child so that "not found" and "not executable" get distinct,
+ * clear messages and exit codes 127 and 126.
+ */
+export function resolveCommand(name: string, env: NodeJS.ProcessEnv): string {
+  if (name === "") throw new StartError("cannot run an empty command name", 127);
+  if (name.includes("/")) {
+    checkExecutable(name, name);
+    return name;
+  }
+  const searchPath = env.PATH ?? DEFAULT_PATH;
+  let denied: string | undefined;
+  for (const dir of searchPath.split(delimiter)) {
+    const candidate = join(dir === "" ? "." : dir, name);
+    try {
+      if (!statSync(candidate).isFile()) continue;
+    } catch {
+      continue;
+    }
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      denied ??= candidate;
+    }
+  }
+  if (denied !== undefined) {
+    throw new StartError(`cannot run ${name}: ${denied} is not executable (chmod +x it)`, 126);
+  }
+  throw new StartError(`cannot run ${name}: command not found in PATH=${searchPath}`, 127);
+}
+
+function checkExecutable(file: string, shown: string): void {
+  let isFile: boolean;
+  try {
+    isFile = statSync(file).isFile();
+  } catch {
+    throw new StartError(`cannot run ${shown}: no such file`, 127);
+  }
+  if (!isFile) throw new StartError(`cannot run ${shown}: not a regular file`, 126);
+  try {
+    accessSync(file, constants.X_OK);
+  } catch {
+    throw new StartError(`cannot run ${shown}: not executable (chmod +x it)`, 126);
+  }
+}
+
+/**
+ * Starts the program with inherited stdio, in a process group of its own:
+ * a new session when there is no terminal (dumb-init), or a foreground
+ * process group in our session when stdin is a terminal (tini), so that
+ * `docker run -it` keeps job control whoever leads the session.
+ */
+export function spawnProgram(
+  native: NativeHelper,
+  command: readonly string[],
+  env: NodeJS.ProcessEnv,
+  onTerminal: boolean,
+): number {
+  const [name = "", ...args] = command;
+  const file = resolveCommand(name, env);
+  const envp = Object.entries(env)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([key, value]) => `${key}=${value}`);
+  const result = native.spawn(file, [name, ...args], envp, null, onTerminal);
+  if (result.pid > 0) return result.pid;
+  // The checks above passed but execve still failed: a missing script
+  // interpreter (ENOENT) or a file the kernel cannot run (ENOEXEC, EACCES).
+  const reason = getSystemErrorMessage(-(result.errno ?? 0));
+  const code = result.errno === 2 ? 127 : 126;
+  const hint = result.errno === 2 ? " (is the #! interpreter installed?)" : "";
+  throw new StartError(`cannot run ${name}: ${result.syscall} failed: ${reason}${hint}`, code);
+}
