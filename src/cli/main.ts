@@ -1,8 +1,9 @@
 import { writeSync } from "node:fs";
+import { CALLABLE_HOOKS, normalizeHookName } from "../ipc/protocol.js";
 import { supervise } from "../supervisor/main.js";
 import { StartError } from "../supervisor/program.js";
 import { helpText, VERSION } from "./help.js";
-import { parseCommandLine, UsageError } from "./options.js";
+import { type Invocation, parseCommandLine, UsageError } from "./options.js";
 
 /** Exit code for usage and configuration errors (BRIEF: "2 for a usage or configuration error"). */
 export const EXIT_USAGE = 2;
@@ -19,8 +20,47 @@ function say(fd: 1 | 2, text: string): void {
   }
 }
 
+/** The client commands, run from exec handlers and probes. */
+async function runClient(
+  invocation: Extract<Invocation, { kind: "hook" | "status" | "ready" }>,
+): Promise<number> {
+  const { callHook, EXIT_UNREACHABLE, fetchStatus, Unreachable } = await import("../ipc/client.js");
+  const socket = invocation.options.socket;
+  try {
+    switch (invocation.kind) {
+      case "hook": {
+        const hook = normalizeHookName(invocation.hook);
+        if (hook === undefined || !CALLABLE_HOOKS.includes(hook)) {
+          say(
+            2,
+            `hookinit: unknown hook ${JSON.stringify(invocation.hook)}; use postStart or preStop\n`,
+          );
+          return EXIT_USAGE;
+        }
+        return await callHook(hook, socket);
+      }
+      case "status":
+        say(1, `${JSON.stringify(await fetchStatus(socket), null, 2)}\n`);
+        return 0;
+      case "ready": {
+        const status = await fetchStatus(socket);
+        if (status.ready) return 0;
+        say(
+          2,
+          `hookinit: not ready: phase ${status.phase}, postStart ${status.hooks.postStart.state}\n`,
+        );
+        return 1;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Unreachable)) throw error;
+    say(2, `hookinit: cannot reach the supervisor: ${error.message}\n`);
+    return EXIT_UNREACHABLE;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
-  let invocation: ReturnType<typeof parseCommandLine>;
+  let invocation: Invocation;
   try {
     invocation = parseCommandLine(argv, process.env);
   } catch (error) {
@@ -47,12 +87,10 @@ async function main(argv: readonly string[]): Promise<number> {
         say(2, `hookinit: ${(error as Error).message}\n`);
         return EXIT_USAGE;
       }
-    default:
-      say(
-        2,
-        `hookinit: '${invocation.kind}' needs the control socket, which this build does not have yet\n`,
-      );
-      return EXIT_USAGE;
+    case "hook":
+    case "status":
+    case "ready":
+      return runClient(invocation);
   }
 }
 

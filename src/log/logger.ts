@@ -4,10 +4,22 @@ import type { LogFormat, LogLevel } from "../cli/options.js";
 export type { Logger };
 
 export interface LogOutput {
+  /** hookinit's own events. */
   logger: Logger;
+  /**
+   * One line of a hook's output, attributed to the hook and stream. Written
+   * whatever --log-level says (short of silent): it is the user's output,
+   * not our chatter. Returns false when stdout is backed up.
+   */
+  hookOutput(fields: Record<string, unknown>, line: string): boolean;
+  /** Resolves once stdout has taken everything written so far. */
+  drained(): Promise<void>;
   /** Writes out everything buffered, in order; await before process.exit. */
   flush(): Promise<void>;
 }
+
+/** A log reader that stopped reading must not keep hookinit from exiting. */
+const FLUSH_TIMEOUT_MS = 2000;
 
 /**
  * hookinit's own events, as pino JSON lines on fd 1.
@@ -16,7 +28,8 @@ export interface LogOutput {
  * libuv would switch the shared file description to O_NONBLOCK and the
  * program's own writes would start failing with EAGAIN. pino's SonicBoom
  * writes to the fd with plain write(2) instead. Writes are asynchronous so a
- * slow log reader never stalls signal handling; flush() drains at exit.
+ * slow log reader never stalls signal handling; hook output is paused
+ * instead while stdout is backed up, so memory stays bounded.
  *
  * Loaded with import() so that pino stays off the path from exec to the
  * program's start.
@@ -27,19 +40,40 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
   // A closed stdout (EPIPE) must not become an unhandled 'error' event: no
   // fatal exit once the program runs.
   sonic.on("error", () => {});
-  const destination: DestinationStream = format === "text" ? textLines(sonic) : sonic;
+
+  let backedUp = false;
+  const tracked: DestinationStream = {
+    write(line: string) {
+      if (!sonic.write(line)) backedUp = true;
+    },
+  };
+  const destination = format === "text" ? textLines(tracked) : tracked;
   const logger = pino(
     {
       level,
       base: { name: "hookinit" },
-      messageKey: "msg",
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
   );
+  const hookLogger = logger.child({}, { level: level === "silent" ? "silent" : "info" });
+
   return {
     logger,
+    hookOutput(fields, line) {
+      hookLogger.info(fields, line);
+      return !backedUp;
+    },
+    drained: () =>
+      backedUp
+        ? new Promise<void>((resolve) =>
+            sonic.once("drain", () => {
+              backedUp = false;
+              resolve();
+            }),
+          )
+        : Promise.resolve(),
     // end() waits for the write in flight, writes the rest, then closes fd 1.
     // flushSync() alone could overtake the write in flight and reorder lines.
     flush: () =>
@@ -54,12 +88,9 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
   };
 }
 
-/** A log reader that stopped reading must not keep hookinit from exiting. */
-const FLUSH_TIMEOUT_MS = 2000;
-
 const TEXT_SKIPPED = new Set(["level", "time", "msg", "name"]);
 
-/** The human-readable format: `TIME LEVEL message key=value ...`. */
+/** The human-readable format: `TIME LEVEL hookinit: message key=value ...`. */
 function textLines(out: DestinationStream): DestinationStream {
   return {
     write(line: string) {
@@ -78,9 +109,8 @@ function textLines(out: DestinationStream): DestinationStream {
       const level = String(record.level ?? "")
         .toUpperCase()
         .padEnd(5);
-      out.write(
-        `${record.time} ${level} hookinit: ${record.msg ?? ""}${fields.length ? ` ${fields.join(" ")}` : ""}\n`,
-      );
+      const suffix = fields.length > 0 ? ` ${fields.join(" ")}` : "";
+      out.write(`${record.time} ${level} hookinit: ${record.msg ?? ""}${suffix}\n`);
     },
   };
 }

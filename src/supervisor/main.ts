@@ -1,7 +1,10 @@
+import type { Socket } from "node:net";
 import { isatty } from "node:tty";
 import type { SuperviseOptions } from "../cli/options.js";
+import { type HookConfig, loadConfig } from "../hooks/config.js";
+import { ControlServer } from "../ipc/server.js";
 import { createLogOutput } from "../log/logger.js";
-import { loadNativeHelper } from "./native.js";
+import { loadNativeHelper, type NativeHelper } from "./native.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
 import { FORWARDED_SIGNALS, type SignalName } from "./signals.js";
@@ -14,6 +17,10 @@ const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
  * or 128+N when signal N killed it. Throws only before the program runs.
  */
 export async function supervise(options: SuperviseOptions): Promise<number> {
+  // Configuration errors stop us before the program starts (exit 2).
+  const hooks: HookConfig =
+    options.config === undefined ? {} : loadConfig(options.config, options.container);
+
   // The native helper spawns the program and reaps; without it we cannot be
   // an init, so its absence is a start-up error, not something to limp past.
   const native = loadNativeHelper();
@@ -66,20 +73,58 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   }
 
   const reaper = new Reaper(native);
-  const supervisor = new Supervisor(pid, options, log, reaper);
+  const supervisor = new Supervisor(pid, options, hooks, output, reaper);
   reaper.watch(pid, (child) => supervisor.onProgramExit(child));
   reaper.start();
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
   deliver = (signal) => supervisor.onSignal(signal);
   for (const signal of early) deliver(signal);
+  supervisor.start();
+
+  // The control socket: `hookinit hook|status|ready` from exec handlers.
+  // Without it hooks still run on signals, so a failure here is logged, not fatal.
+  const ownUid = process.getuid?.() ?? 0;
+  const server = await ControlServer.listen(
+    options.socket,
+    {
+      hook: (name, _trigger, subscriber) => supervisor.callHook(name, subscriber),
+      status: () => supervisor.status(),
+      peerUid: (socket) => peerUid(native, socket),
+      // Only our own uid or root (SO_PEERCRED); the 0700 directory already
+      // keeps others out, this holds even if --socket points somewhere shared.
+      allowed: (uid) => uid === ownUid || uid === 0,
+    },
+    log,
+  ).then(
+    (server) => {
+      log.info({ socket: server.path }, "control socket ready");
+      return server;
+    },
+    (error: Error) => {
+      log.error({ err: error.message }, "no control socket: hook calls cannot reach us");
+      return undefined;
+    },
+  );
 
   const exitCode = await supervisor.done;
   clearInterval(reportOrphans);
+  server?.close();
   reaper.stop();
   logOrphans(reaper, log);
   log.info({ exitCode }, "exiting");
   await output.flush();
   return exitCode;
+}
+
+/** The caller's uid, from SO_PEERCRED; undefined if the kernel would not say. */
+function peerUid(native: NativeHelper, socket: Socket): number | undefined {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return undefined;
+  try {
+    return native.peerCredentials(fd).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 function logOrphans(reaper: Reaper, log: { info(obj: object, msg: string): void }): void {

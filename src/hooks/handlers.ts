@@ -1,0 +1,286 @@
+import type { Readable } from "node:stream";
+import type { Handler } from "./config.js";
+import { type Line, LineSplitter } from "./lines.js";
+
+export type OutputStream = "stdout" | "stderr";
+
+/** Why a handler was stopped early. */
+export type AbortReason = "timeout" | "grace";
+
+export interface HandlerContext {
+  /** Aborted with an AbortReason when the hook's timeout or the grace budget runs out. */
+  signal: AbortSignal;
+  /** One line of output. Returns false when the consumers are backed up. */
+  output(stream: OutputStream, line: Line): boolean;
+  /** Resolves when the consumers have drained. */
+  drained(): Promise<void>;
+  /** libuv spawned this pid: the reaper must leave it to libuv. */
+  spawned(pid: number): void;
+  exited(pid: number): void;
+}
+
+export interface HandlerResult {
+  /** 0 is success. exec: the command's code, 128+N for signal N. Others: 0 or 1. */
+  exitCode: number;
+  /** Why it failed, in words, when it did. */
+  error?: string;
+}
+
+/** Exit code of a hook stopped by its timeout or by the end of the grace budget, as timeout(1). */
+export const EXIT_TIMED_OUT = 124;
+
+/**
+ * After an exec handler exits, how long we keep reading its output. A
+ * background process it left behind may hold the pipe open forever; we stop
+ * waiting rather than hang the hook (containerd has the same problem with
+ * exec'd processes that leave children holding their stdout).
+ */
+const LINGER_AFTER_EXIT_MS = 1000;
+const EXIT_POLL_MS = 200;
+
+export function runHandler(handler: Handler, context: HandlerContext): Promise<HandlerResult> {
+  switch (handler.type) {
+    case "exec":
+      return runExec(handler.command, context);
+    case "httpGet":
+      return runHttpGet(handler, context);
+    case "tcpSocket":
+      return runTcpSocket(handler, context);
+    case "sleep":
+      return runSleep(handler.seconds, context);
+  }
+}
+
+function abortedResult(signal: AbortSignal): HandlerResult {
+  return {
+    exitCode: EXIT_TIMED_OUT,
+    error: signal.reason === "grace" ? "stopped: the grace period ran out" : "timed out",
+  };
+}
+
+/**
+ * exec: argv as given, no shell, no stdin, our environment, user and working
+ * directory (which are the program's). Its own session, so a timeout kills
+ * everything it started. execa is loaded on first use: it is the heaviest
+ * module we have and most containers never run an exec hook.
+ */
+async function runExec(
+  command: readonly string[],
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const { execa } = await import("execa");
+  const [file = "", ...args] = command;
+  const subprocess = execa(file, args, {
+    stdin: "ignore",
+    buffer: false,
+    encoding: "buffer",
+    detached: true,
+    // A supervisor decides itself when to kill: execa's defaults would
+    // SIGKILL 5 s after any kill() and kill handlers when we exit.
+    cleanup: false,
+    forceKillAfterDelay: false,
+    reject: false,
+  });
+  const pid = subprocess.pid;
+  if (pid !== undefined) context.spawned(pid);
+
+  const onAbort = () => {
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
+  context.signal.addEventListener("abort", onAbort, { once: true });
+
+  const streams = [
+    pipeLines(subprocess.stdout, "stdout", context),
+    pipeLines(subprocess.stderr, "stderr", context),
+  ];
+  const stopLingering =
+    pid === undefined ? () => {} : lingerAfterExit(pid, [subprocess.stdout, subprocess.stderr]);
+
+  const result = await subprocess;
+  await Promise.all(streams);
+  stopLingering();
+  context.signal.removeEventListener("abort", onAbort);
+  if (pid !== undefined) context.exited(pid);
+
+  if (context.signal.aborted) return abortedResult(context.signal);
+  if (result.exitCode !== undefined) {
+    return result.exitCode === 0
+      ? { exitCode: 0 }
+      : { exitCode: result.exitCode, error: `exited with code ${result.exitCode}` };
+  }
+  if (result.signal !== undefined) {
+    const { constants } = await import("node:os");
+    return {
+      exitCode: 128 + constants.signals[result.signal],
+      error: `killed by ${result.signal}`,
+    };
+  }
+  // Spawn failed: ENOENT and EACCES as a shell would report them.
+  const code = (result as { code?: string }).code;
+  return {
+    exitCode: code === "ENOENT" ? 127 : 126,
+    error: `cannot run ${file}: ${result.originalMessage ?? result.shortMessage}`,
+  };
+}
+
+/**
+ * execa resolves only when the pipes close too. Once the handler itself is
+ * gone (libuv reaped it: kill(pid, 0) says ESRCH), give its output a moment,
+ * then stop reading, so that a background process holding the pipe cannot
+ * hang the hook.
+ */
+function lingerAfterExit(pid: number, streams: (Readable | null)[]): () => void {
+  let lingerTimer: NodeJS.Timeout | undefined;
+  const poll = setInterval(() => {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      clearInterval(poll);
+      lingerTimer = setTimeout(() => {
+        for (const stream of streams) stream?.destroy();
+      }, LINGER_AFTER_EXIT_MS);
+    }
+  }, EXIT_POLL_MS);
+  return () => {
+    clearInterval(poll);
+    clearTimeout(lingerTimer);
+  };
+}
+
+/** Feeds a stream into context.output line by line, pausing while consumers are backed up. */
+function pipeLines(
+  stream: Readable | null,
+  name: OutputStream,
+  context: HandlerContext,
+): Promise<void> {
+  if (stream === null) return Promise.resolve();
+  const splitter = new LineSplitter();
+  return new Promise((resolve) => {
+    let ended = false;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      for (const line of splitter.end()) context.output(name, line);
+      resolve();
+    };
+    stream.on("data", (chunk: Buffer) => {
+      let ok = true;
+      for (const line of splitter.push(chunk)) ok = context.output(name, line) && ok;
+      if (!ok) {
+        stream.pause();
+        void context.drained().then(() => stream.resume());
+      }
+    });
+    stream.once("end", finish);
+    stream.once("close", finish);
+    stream.once("error", finish);
+  });
+}
+
+/**
+ * httpGet from inside the container (default host 127.0.0.1). Success is a
+ * status from 200 to 399, as for probes. The kubelet ignores the status of
+ * a hook's response entirely (kubernetes#56963); we do not, so a drain
+ * endpoint that answers 500 fails the hook visibly. Certificates are not
+ * verified, as the kubelet does not verify them for hooks and probes.
+ */
+async function runHttpGet(
+  handler: Extract<Handler, { type: "httpGet" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const http = handler.scheme === "HTTPS" ? await import("node:https") : await import("node:http");
+  const hostForUrl = handler.host.includes(":") ? `[${handler.host}]` : handler.host;
+  const url = `${handler.scheme.toLowerCase()}://${hostForUrl}:${handler.port}${handler.path}`;
+  const headers: Record<string, string> = { "User-Agent": "hookinit" };
+  for (const { name, value } of handler.headers) headers[name] = value;
+
+  return new Promise((resolve) => {
+    const request = http.request(
+      {
+        host: handler.host,
+        port: handler.port,
+        path: handler.path,
+        method: "GET",
+        headers,
+        agent: false,
+        rejectUnauthorized: false,
+        signal: context.signal,
+      },
+      (response) => {
+        response.resume();
+        const status = response.statusCode ?? 0;
+        const line = `GET ${url} -> ${status} ${response.statusMessage ?? ""}`.trimEnd();
+        const ok = status >= 200 && status <= 399;
+        context.output(ok ? "stdout" : "stderr", { text: line, partial: false });
+        response.once("end", () =>
+          resolve(ok ? { exitCode: 0 } : { exitCode: 1, error: `HTTP ${status}` }),
+        );
+        response.once("error", () =>
+          resolve(ok ? { exitCode: 0 } : { exitCode: 1, error: `HTTP ${status}` }),
+        );
+      },
+    );
+    request.once("error", (error: NodeJS.ErrnoException) => {
+      if (context.signal.aborted) return resolve(abortedResult(context.signal));
+      const reason = `GET ${url} failed: ${error.code ?? error.message}`;
+      context.output("stderr", { text: reason, partial: false });
+      resolve({ exitCode: 1, error: reason });
+    });
+    request.end();
+  });
+}
+
+/**
+ * tcpSocket succeeds when a connection opens. (The kubelet fails every
+ * tcpSocket hook as unsupported; this is one reason hookinit exists.)
+ */
+async function runTcpSocket(
+  handler: Extract<Handler, { type: "tcpSocket" }>,
+  context: HandlerContext,
+): Promise<HandlerResult> {
+  const net = await import("node:net");
+  const target = `${handler.host}:${handler.port}`;
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: handler.host, port: handler.port, signal: context.signal });
+    socket.once("connect", () => {
+      socket.destroy();
+      context.output("stdout", { text: `connected to ${target}`, partial: false });
+      resolve({ exitCode: 0 });
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (context.signal.aborted) return resolve(abortedResult(context.signal));
+      const reason = `connect to ${target} failed: ${error.code ?? error.message}`;
+      context.output("stderr", { text: reason, partial: false });
+      resolve({ exitCode: 1, error: reason });
+    });
+  });
+}
+
+/** sleep waits; the end of the grace budget cuts it short, which is not a failure. */
+function runSleep(seconds: number, context: HandlerContext): Promise<HandlerResult> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      context.signal.removeEventListener("abort", onAbort);
+      resolve({ exitCode: 0 });
+    }, seconds * 1000);
+    const onAbort = () => {
+      clearTimeout(timer);
+      if (context.signal.reason === "grace") {
+        context.output("stdout", {
+          text: `sleep cut short by the end of the grace period`,
+          partial: false,
+        });
+        resolve({ exitCode: 0 });
+      } else {
+        resolve(abortedResult(context.signal));
+      }
+    };
+    if (context.signal.aborted) return onAbort();
+    context.signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

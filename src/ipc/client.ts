@@ -1,0 +1,139 @@
+import { writeSync } from "node:fs";
+import { connect } from "node:net";
+import {
+  encode,
+  type HookName,
+  PROTOCOL_VERSION,
+  parseServerEvent,
+  type Request,
+  type Status,
+} from "./protocol.js";
+import { findSocket } from "./socket-path.js";
+
+/**
+ * `hookinit hook` exits with this when it cannot reach the supervisor
+ * (EX_UNAVAILABLE from sysexits.h), after one line on stderr saying why.
+ */
+export const EXIT_UNREACHABLE = 69;
+
+/**
+ * How long the client keeps trying to reach the supervisor. The kubelet runs
+ * postStart right after the container starts, and the supervisor opens its
+ * socket a few milliseconds after it has started the program.
+ */
+const CONNECT_PATIENCE_MS = 5000;
+const RETRY_MS = 50;
+
+export class Unreachable extends Error {}
+
+function write(fd: 1 | 2, text: string): void {
+  try {
+    writeSync(fd, text);
+  } catch {
+    // Our caller went away; nothing to do.
+  }
+}
+
+/** `hookinit hook NAME`: streams the hook's output, returns its exit code. */
+export async function callHook(hook: HookName, socketPath: string | undefined): Promise<number> {
+  let exitCode: number | undefined;
+  await exchange({ v: PROTOCOL_VERSION, op: "hook", hook }, socketPath, (event) => {
+    if (event.type === "output") {
+      write(event.stream === "stdout" ? 1 : 2, `${event.line}${event.partial ? "" : "\n"}`);
+    } else if (event.type === "result") {
+      if (event.error !== undefined) write(2, `hookinit: ${hook} failed: ${event.error}\n`);
+      exitCode = event.exitCode;
+    } else if (event.type === "error") {
+      write(2, `hookinit: the supervisor refused: ${event.message}\n`);
+      exitCode = event.code === "refused" ? EXIT_UNREACHABLE : 2;
+    }
+  });
+  if (exitCode === undefined) {
+    throw new Unreachable(
+      `the supervisor closed the connection before ${hook} finished (did the container stop, or hookinit crash?)`,
+    );
+  }
+  return exitCode;
+}
+
+export async function fetchStatus(socketPath: string | undefined): Promise<Status> {
+  let status: Status | undefined;
+  let refusal: string | undefined;
+  await exchange({ v: PROTOCOL_VERSION, op: "status" }, socketPath, (event) => {
+    if (event.type === "status") {
+      const { type: _type, ...rest } = event;
+      status = rest;
+    } else if (event.type === "error") {
+      refusal = event.message;
+    }
+  });
+  if (status === undefined) throw new Unreachable(refusal ?? "the supervisor sent no status");
+  return status;
+}
+
+type EventHandler = (event: NonNullable<ReturnType<typeof parseServerEvent>>) => void;
+
+/** Sends one request and feeds every event of the answer to `onEvent`. */
+async function exchange(
+  request: Request,
+  socketPath: string | undefined,
+  onEvent: EventHandler,
+): Promise<void> {
+  const deadline = Date.now() + CONNECT_PATIENCE_MS;
+  for (;;) {
+    const { path, searched } = findSocket(socketPath);
+    if (path !== undefined) {
+      const outcome = await tryExchange(path, request, onEvent);
+      if (outcome === "done") return;
+      if (Date.now() >= deadline) throw new Unreachable(describe(outcome, path));
+    } else if (Date.now() >= deadline) {
+      throw new Unreachable(
+        `no control socket at ${searched.join(", ")}: is hookinit this container's ENTRYPOINT, ` +
+          `and does this command run inside the same container? (set HOOKINIT_SOCKET if the supervisor uses --socket)`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+  }
+}
+
+type Outcome = "done" | NodeJS.ErrnoException;
+
+function tryExchange(path: string, request: Request, onEvent: EventHandler): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const socket = connect(path);
+    let connected = false;
+    let pending = "";
+    socket.setEncoding("utf8");
+    socket.once("connect", () => {
+      connected = true;
+      socket.write(encode(request));
+    });
+    socket.on("data", (chunk: string) => {
+      pending += chunk;
+      let newline = pending.indexOf("\n");
+      while (newline !== -1) {
+        const event = parseServerEvent(pending.slice(0, newline));
+        if (event !== undefined) onEvent(event);
+        pending = pending.slice(newline + 1);
+        newline = pending.indexOf("\n");
+      }
+    });
+    socket.once("close", () => {
+      if (connected) resolve("done");
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => {
+      if (!connected) resolve(error);
+    });
+  });
+}
+
+function describe(error: NodeJS.ErrnoException, path: string): string {
+  switch (error.code) {
+    case "EACCES":
+      return `permission denied on ${path}: run the hook as the same user as hookinit (the container's user)`;
+    case "ECONNREFUSED":
+      return `nobody answers on ${path}: the supervisor is not running (a stale socket from an earlier run?)`;
+    default:
+      return `cannot connect to ${path}: ${error.code ?? error.message}`;
+  }
+}

@@ -1,0 +1,225 @@
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { dirname } from "node:path";
+import type { Logger } from "../log/logger.js";
+import type { OutputSubscriber } from "../supervisor/hook-run.js";
+import {
+  encode,
+  type HookName,
+  MAX_REQUEST_BYTES,
+  ProtocolError,
+  parseRequest,
+  type ResultEvent,
+  type ServerEvent,
+  type Status,
+} from "./protocol.js";
+import { candidateSocketPaths } from "./socket-path.js";
+
+/** What the supervisor answers requests with. */
+export interface ControlHandlers {
+  /** Joins (or starts) a run of the hook; throws ProtocolError to refuse. */
+  hook(name: HookName, trigger: string, subscriber: OutputSubscriber): Promise<ResultEvent>;
+  status(): Status;
+  /** Who may call: the peer's uid. */
+  allowed(peerUid: number | undefined): boolean;
+  peerUid(socket: Socket): number | undefined;
+}
+
+/** A client that connects and sends nothing is dropped after this long. */
+const REQUEST_TIMEOUT_MS = 5000;
+/** More than this many clients at once are turned away by the kernel backlog and Node. */
+const MAX_CONNECTIONS = 1024;
+
+export class ControlServer {
+  private constructor(
+    private readonly server: Server,
+    readonly path: string,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Listens on the explicit path, or on the first default place we can use.
+   * Owner-only: the directory is 0700 and the socket 0600.
+   */
+  static async listen(
+    explicit: string | undefined,
+    handlers: ControlHandlers,
+    log: Logger,
+  ): Promise<ControlServer> {
+    const candidates = explicit === undefined ? candidateSocketPaths() : [explicit];
+    const problems: string[] = [];
+    for (const path of candidates) {
+      try {
+        await prepareSocketPath(path, explicit !== undefined);
+        const server = await listenOn(path, handlers, log);
+        return new ControlServer(server, path, log);
+      } catch (error) {
+        problems.push(`${path}: ${(error as Error).message}`);
+      }
+    }
+    throw new Error(`cannot create the control socket (${problems.join("; ")})`);
+  }
+
+  close(): void {
+    this.server.close();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Already gone, or the directory is read-only now: nothing to do.
+    }
+    this.log.debug({ path: this.path }, "control socket closed");
+  }
+}
+
+/**
+ * Makes sure `path` can be ours: its directory exists, is a real directory
+ * (not a symlink), belongs to us and is not open to others; a socket file
+ * left by an earlier run that nobody answers on is removed.
+ */
+async function prepareSocketPath(path: string, explicit: boolean): Promise<void> {
+  const dir = dirname(path);
+  try {
+    mkdirSync(dir, { mode: 0o700, recursive: explicit });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+  const dirStat = lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (dirStat.isSymbolicLink()) throw new Error(`${dir} is a symlink; refusing to use it`);
+  if (!dirStat.isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (!explicit) {
+    if (dirStat.uid !== uid)
+      throw new Error(`${dir} belongs to uid ${dirStat.uid}, not to us (uid ${uid})`);
+    if ((dirStat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  }
+
+  let fileStat: ReturnType<typeof lstatSync> | undefined;
+  try {
+    fileStat = lstatSync(path);
+  } catch {
+    return; // Nothing there: good.
+  }
+  if (!fileStat.isSocket())
+    throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  if (fileStat.uid !== uid)
+    throw new Error(`${path} belongs to uid ${fileStat.uid}; refusing to replace it`);
+  if (await somebodyListens(path))
+    throw new Error(`another hookinit is already listening on ${path}`);
+  unlinkSync(path); // Stale: left by a run that crashed.
+}
+
+function somebodyListens(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+}
+
+function listenOn(path: string, handlers: ControlHandlers, log: Logger): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = createServer((socket) => serve(socket, handlers, log));
+    server.maxConnections = MAX_CONNECTIONS;
+    server.once("error", reject);
+    // bind(2) runs inside listen(): a umask of 0177 makes the socket 0600
+    // from the first instant, with no window before the chmod.
+    const umask = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off("error", reject);
+        server.on("error", (error) => log.warn({ err: error }, "control socket error"));
+        resolve(server);
+      });
+    } finally {
+      process.umask(umask);
+    }
+    chmodSync(path, 0o600);
+  });
+}
+
+/** One connection: read one request line, answer, close. Never throws. */
+function serve(socket: Socket, handlers: ControlHandlers, log: Logger): void {
+  socket.on("error", () => {}); // A client that vanished is not our problem.
+  const reply = (event: ServerEvent) => {
+    if (!socket.destroyed) socket.end(encode(event));
+  };
+
+  const uid = handlers.peerUid(socket);
+  if (!handlers.allowed(uid)) {
+    log.warn({ peerUid: uid }, "control socket: refused a caller with another uid");
+    reply({ type: "error", code: "refused", message: `uid ${uid} may not call this supervisor` });
+    return;
+  }
+
+  let buffered = "";
+  let answered = false;
+  socket.setEncoding("utf8");
+  socket.setTimeout(REQUEST_TIMEOUT_MS, () => {
+    if (!answered) socket.destroy();
+  });
+
+  const badRequest = (message: string) => {
+    answered = true;
+    log.debug({ message }, "control socket: bad request");
+    reply({ type: "error", code: "bad_request", message });
+  };
+
+  socket.on("data", (chunk: string) => {
+    if (answered) return;
+    buffered += chunk;
+    const newline = buffered.indexOf("\n");
+    if (newline === -1) {
+      if (Buffer.byteLength(buffered) > MAX_REQUEST_BYTES)
+        badRequest(`request over ${MAX_REQUEST_BYTES} bytes`);
+      return;
+    }
+    answered = true;
+    socket.setTimeout(0);
+    void answer(buffered.slice(0, newline), socket, handlers, reply, log);
+  });
+  socket.on("end", () => {
+    if (!answered) badRequest("connection closed before a complete request line");
+  });
+}
+
+async function answer(
+  line: string,
+  socket: Socket,
+  handlers: ControlHandlers,
+  reply: (event: ServerEvent) => void,
+  log: Logger,
+): Promise<void> {
+  try {
+    const request = parseRequest(line);
+    if (request.op === "status") {
+      reply({ type: "status", ...handlers.status() });
+      return;
+    }
+    const subscriber: OutputSubscriber = {
+      send: (event) => (socket.destroyed ? true : socket.write(encode(event))),
+      drained: () =>
+        socket.destroyed || !socket.writableNeedDrain
+          ? Promise.resolve()
+          : new Promise((resolve) => {
+              socket.once("drain", resolve);
+              socket.once("close", resolve);
+            }),
+    };
+    reply(await handlers.hook(request.hook, "client", subscriber));
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      log.debug({ code: error.code, message: error.message }, "control socket: request refused");
+      reply({ type: "error", code: error.code, message: error.message });
+      return;
+    }
+    log.error({ err: error }, "control socket: internal error answering a request");
+    reply({
+      type: "error",
+      code: "bad_request",
+      message: `internal error: ${(error as Error).message}`,
+    });
+  }
+}

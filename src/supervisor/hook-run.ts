@@ -1,0 +1,154 @@
+import type { Hook, HookName } from "../hooks/config.js";
+import { type AbortReason, type OutputStream, runHandler } from "../hooks/handlers.js";
+import type { Line } from "../hooks/lines.js";
+import type { OutputEvent, ResultEvent } from "../ipc/protocol.js";
+import type { LogOutput } from "../log/logger.js";
+
+export type HookState = "running" | "succeeded" | "failed";
+
+/** Where a client's copy of the output goes (a socket, in practice). */
+export interface OutputSubscriber {
+  /** Returns false when this subscriber is backed up. */
+  send(event: OutputEvent): boolean;
+  drained(): Promise<void>;
+}
+
+/** What a joiner replays at most; beyond it, joiners are told output was cut. */
+const REPLAY_LIMIT_CHARS = 1024 * 1024;
+
+export interface HookRunDeps {
+  log: LogOutput;
+  /** Aborted with "grace" when the grace budget is spent. */
+  grace: AbortSignal;
+  spawned(pid: number): void;
+  exited(pid: number): void;
+}
+
+/**
+ * One run of one hook. Every caller of the same hook joins this run: the
+ * handler runs once, every caller gets its output and its exit code
+ * (BRIEF rules 1 and 3: delivery is at-least-once, execution is once).
+ */
+export class HookRun {
+  state: HookState = "running";
+  readonly startedAt = Date.now();
+  finishedAt: number | undefined;
+  outcome: ResultEvent | undefined;
+  readonly done: Promise<ResultEvent>;
+  private readonly subscribers = new Set<OutputSubscriber>();
+  private readonly replay: OutputEvent[] = [];
+  private replayChars = 0;
+  private replayTruncated = false;
+
+  constructor(
+    readonly hook: Hook,
+    readonly trigger: string,
+    private readonly deps: HookRunDeps,
+  ) {
+    this.done = this.execute();
+  }
+
+  get name(): HookName {
+    return this.hook.name;
+  }
+
+  /** Attaches a caller: it gets what was written so far, then the rest live. */
+  subscribe(subscriber: OutputSubscriber): () => void {
+    for (const event of this.replay) subscriber.send(event);
+    if (this.replayTruncated) {
+      subscriber.send({
+        type: "output",
+        stream: "stderr",
+        line: `hookinit: earlier output of ${this.name} (over ${REPLAY_LIMIT_CHARS} characters) is in the container log only`,
+      });
+    }
+    this.subscribers.add(subscriber);
+    return () => this.subscribers.delete(subscriber);
+  }
+
+  private async execute(): Promise<ResultEvent> {
+    const { log, grace } = this.deps;
+    const { handler, timeoutSeconds } = this.hook;
+    log.logger.info(
+      { hook: this.name, handler: handler.type, trigger: this.trigger, timeoutSeconds },
+      "hook started",
+    );
+
+    const controller = new AbortController();
+    const abort = (reason: AbortReason) => controller.abort(reason);
+    const onGrace = () => abort("grace");
+    if (grace.aborted) onGrace();
+    else grace.addEventListener("abort", onGrace, { once: true });
+    const timer =
+      timeoutSeconds === undefined
+        ? undefined
+        : setTimeout(() => abort("timeout"), timeoutSeconds * 1000);
+
+    let exitCode: number;
+    let error: string | undefined;
+    try {
+      ({ exitCode, error } = await runHandler(handler, {
+        signal: controller.signal,
+        output: (stream, line) => this.emit(stream, line),
+        drained: () => this.drained(),
+        spawned: this.deps.spawned,
+        exited: this.deps.exited,
+      }));
+    } catch (thrown) {
+      exitCode = 1;
+      error = `internal error: ${(thrown as Error).message}`;
+    } finally {
+      clearTimeout(timer);
+      grace.removeEventListener("abort", onGrace);
+    }
+
+    this.finishedAt = Date.now();
+    this.state = exitCode === 0 ? "succeeded" : "failed";
+    const durationMs = this.finishedAt - this.startedAt;
+    this.outcome = {
+      type: "result",
+      hook: this.name,
+      exitCode,
+      durationMs,
+      ...(error !== undefined && { error }),
+    };
+    const level = exitCode === 0 ? "info" : "warn";
+    log.logger[level](
+      { hook: this.name, exitCode, durationMs, ...(error !== undefined && { error }) },
+      "hook finished",
+    );
+    this.subscribers.clear();
+    return this.outcome;
+  }
+
+  /** One line to the container log and to every caller. False when someone is backed up. */
+  private emit(stream: OutputStream, line: Line): boolean {
+    const event: OutputEvent = {
+      type: "output",
+      stream,
+      line: line.text,
+      ...(line.partial && { partial: true }),
+    };
+    let ok = this.deps.log.hookOutput(
+      { hook: this.name, stream, ...(line.partial && { partial: true }) },
+      line.text,
+    );
+    for (const subscriber of this.subscribers) ok = subscriber.send(event) && ok;
+    this.remember(event);
+    return ok;
+  }
+
+  private remember(event: OutputEvent): void {
+    if (this.replayTruncated) return;
+    this.replayChars += event.line.length;
+    if (this.replayChars > REPLAY_LIMIT_CHARS) {
+      this.replayTruncated = true;
+      return;
+    }
+    this.replay.push(event);
+  }
+
+  private async drained(): Promise<void> {
+    await Promise.all([this.deps.log.drained(), ...[...this.subscribers].map((s) => s.drained())]);
+  }
+}

@@ -1,0 +1,42 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+
+const root = join(import.meta.dirname, "..");
+export const FIXTURE_BIN = join(root, "test", "fixtures", "bin");
+
+/**
+ * The e2e tests run the built artifact, never the sources: build it if it is
+ * missing or older than any source file, and compile the C fixtures (static,
+ * so they also run in a busybox-only root filesystem).
+ */
+export default function setup(): void {
+  const exe = join(root, "dist", "hookinit");
+  if (!existsSync(exe) || newestSource() > statSync(exe).mtimeMs) {
+    execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], {
+      stdio: "inherit",
+      cwd: root,
+    });
+  }
+  mkdirSync(FIXTURE_BIN, { recursive: true });
+  for (const file of readdirSync(join(root, "test", "fixtures"))) {
+    if (!file.endsWith(".c")) continue;
+    const source = join(root, "test", "fixtures", file);
+    const out = join(FIXTURE_BIN, file.slice(0, -2));
+    if (existsSync(out) && statSync(out).mtimeMs >= statSync(source).mtimeMs) continue;
+    execFileSync("gcc", ["-O2", "-static", "-Wall", "-o", out, source], { stdio: "inherit" });
+  }
+}
+
+function newestSource(): number {
+  let newest = 0;
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else newest = Math.max(newest, statSync(path).mtimeMs);
+    }
+  };
+  for (const dir of ["src", "native"]) walk(join(root, dir));
+  return Math.max(newest, statSync(join(root, "scripts", "build.mjs")).mtimeMs);
+}
