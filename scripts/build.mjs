@@ -4,7 +4,16 @@
 //   dist/hookinit     + dist/hookinit.node   a single executable (Node 24 SEA), no Node needed
 // Usage: node scripts/build.mjs [--bundle-only]
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -43,7 +52,7 @@ function buildNative() {
 async function buildBundle() {
   await build({
     entryPoints: [join(root, "src", "cli", "main.ts")],
-    outfile: join(dist, "hookinit.cjs"),
+    outfile: join(dist, "hookinit.cjs.tmp"),
     bundle: true,
     platform: "node",
     target: "node24",
@@ -53,6 +62,34 @@ async function buildBundle() {
     define: { HOOKINIT_VERSION: JSON.stringify(pkg.version) },
     logLevel: "warning",
   });
+  renameSync(join(dist, "hookinit.cjs.tmp"), join(dist, "hookinit.cjs"));
+}
+
+/** Copy then rename: a running hookinit or a parallel test never sees half a file. */
+function replace(from, to) {
+  copyFileSync(from, `${to}.tmp`);
+  renameSync(`${to}.tmp`, to);
+}
+
+/**
+ * One build at a time: test runs started in parallel each rebuild a stale
+ * dist/, and node-gyp and postject must not write the same files at once.
+ */
+function withLock(work) {
+  const lock = join(dist, ".build-lock");
+  const started = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      const age = Date.now() - statSync(lock, { throwIfNoEntry: false })?.mtimeMs;
+      if (age > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() - started > 600_000) throw new Error(`build lock ${lock} held for 10 minutes`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  return work().finally(() => rmSync(lock, { recursive: true, force: true }));
 }
 
 function buildExecutable() {
@@ -73,22 +110,26 @@ function buildExecutable() {
   );
   run(node24, ["--experimental-sea-config", seaConfig]);
   const exe = join(dist, "hookinit");
-  rmSync(exe, { force: true });
-  copyFileSync(node24, exe);
-  chmodSync(exe, 0o755);
+  const staged = `${exe}.tmp`;
+  rmSync(staged, { force: true });
+  copyFileSync(node24, staged);
+  chmodSync(staged, 0o755);
   run(process.execPath, [
     join(root, "node_modules", "postject", "dist", "cli.js"),
-    exe,
+    staged,
     "NODE_SEA_BLOB",
     blob,
     "--sentinel-fuse",
     "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2",
   ]);
+  renameSync(staged, exe);
   rmSync(blob);
   rmSync(seaConfig);
 }
 
 mkdirSync(dist, { recursive: true });
-buildNative();
-await buildBundle();
-if (!process.argv.includes("--bundle-only")) buildExecutable();
+await withLock(async () => {
+  buildNative();
+  await buildBundle();
+  if (!process.argv.includes("--bundle-only")) buildExecutable();
+});

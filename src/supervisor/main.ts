@@ -1,8 +1,7 @@
 import type { Socket } from "node:net";
 import { isatty } from "node:tty";
 import type { SuperviseOptions } from "../cli/options.js";
-import { type HookConfig, loadConfig } from "../hooks/config.js";
-import { ControlServer } from "../ipc/server.js";
+import type { HookConfig } from "../hooks/config.js";
 import { createLogOutput } from "../log/logger.js";
 import { loadNativeHelper, type NativeHelper } from "./native.js";
 import { spawnProgram } from "./program.js";
@@ -17,9 +16,12 @@ const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
  * or 128+N when signal N killed it. Throws only before the program runs.
  */
 export async function supervise(options: SuperviseOptions): Promise<number> {
-  // Configuration errors stop us before the program starts (exit 2).
+  // Configuration errors stop us before the program starts (exit 2). YAML
+  // and the schema library load only when there is a config to read.
   const hooks: HookConfig =
-    options.config === undefined ? {} : loadConfig(options.config, options.container);
+    options.config === undefined
+      ? {}
+      : (await import("../hooks/config.js")).loadConfig(options.config, options.container);
 
   // The native helper spawns the program and reaps; without it we cannot be
   // an init, so its absence is a start-up error, not something to limp past.
@@ -84,6 +86,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   // The control socket: `hookinit hook|status|ready` from exec handlers.
   // Without it hooks still run on signals, so a failure here is logged, not fatal.
   const ownUid = process.getuid?.() ?? 0;
+  const { ControlServer } = await import("../ipc/server.js");
   const server = await ControlServer.listen(
     options.socket,
     {
