@@ -12,11 +12,14 @@ export interface LogOutput {
    * not our chatter. Returns false when stdout is backed up.
    */
   hookOutput(fields: Record<string, unknown>, line: string): boolean;
-  /** Resolves once stdout has taken everything written so far. */
+  /** Resolves once fd 1 has taken everything written so far. */
   drained(): Promise<void>;
   /** Writes out everything buffered, in order; await before process.exit. */
   flush(): Promise<void>;
 }
+
+/** Past this many unwritten bytes, hook output pauses until stdout catches up. */
+const HIGH_WATER_BYTES = 64 * 1024;
 
 /** A log reader that stopped reading must not keep hookinit from exiting. */
 const FLUSH_TIMEOUT_MS = 2000;
@@ -37,14 +40,34 @@ const FLUSH_TIMEOUT_MS = 2000;
 export async function createLogOutput(level: LogLevel, format: LogFormat): Promise<LogOutput> {
   const { default: pino } = await import("pino");
   const sonic = pino.destination({ fd: 1, sync: false });
-  // A closed stdout (EPIPE) must not become an unhandled 'error' event: no
-  // fatal exit once the program runs.
-  sonic.on("error", () => {});
 
-  let backedUp = false;
+  // Bytes handed to SonicBoom and not yet written to fd 1. Exact, so that
+  // drained() means "everything so far is in the pipe": the stop signal
+  // waits for it, and so preStop's last line is never overtaken by the
+  // program's reaction to the signal.
+  let pending = 0;
+  let waiters: (() => void)[] = [];
+  const settle = () => {
+    if (pending > 0) return;
+    pending = 0;
+    const wake = waiters;
+    waiters = [];
+    for (const resolve of wake) resolve();
+  };
+  sonic.on("write", (bytes: number) => {
+    pending -= bytes;
+    settle();
+  });
+  // A closed stdout (EPIPE) must not become an unhandled 'error' event (no
+  // fatal exit once the program runs), and nothing more will be written.
+  sonic.on("error", () => {
+    pending = 0;
+    settle();
+  });
   const tracked: DestinationStream = {
     write(line: string) {
-      if (!sonic.write(line)) backedUp = true;
+      pending += Buffer.byteLength(line);
+      sonic.write(line);
     },
   };
   const destination = format === "text" ? textLines(tracked) : tracked;
@@ -63,17 +86,10 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
     logger,
     hookOutput(fields, line) {
       hookLogger.info(fields, line);
-      return !backedUp;
+      return pending < HIGH_WATER_BYTES;
     },
     drained: () =>
-      backedUp
-        ? new Promise<void>((resolve) =>
-            sonic.once("drain", () => {
-              backedUp = false;
-              resolve();
-            }),
-          )
-        : Promise.resolve(),
+      pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => waiters.push(resolve)),
     // end() waits for the write in flight, writes the rest, then closes fd 1.
     // flushSync() alone could overtake the write in flight and reorder lines.
     flush: () =>

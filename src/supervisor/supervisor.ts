@@ -38,6 +38,9 @@ export const EXIT_POSTSTART_FAILED = 3;
 /** After preStop the program always gets this long before SIGKILL (the kubelet keeps 2 s). */
 export const MIN_STOP_WINDOW_MS = 2000;
 
+/** How long the stop signal waits for our log lines to reach stdout, at most. */
+const LOG_DRAIN_WAIT_MS = 500;
+
 /** After SIGKILL, how long we wait for the group before exiting anyway. */
 const AFTER_KILL_MS = 2000;
 const GROUP_POLL_MS = 20;
@@ -264,7 +267,17 @@ export class Supervisor {
     if (this.stopSignalSentAt !== undefined) return;
     this.stopSignalSentAt = Date.now();
     if (this.phase === "stopping") this.phase = "terminating";
-    this.forward(this.policy.stopSignal, this.programExit !== undefined);
+    // Hook output first, then the signal: what preStop wrote reaches the
+    // container log before anything the program writes in reaction.
+    const wholeGroup = this.programExit !== undefined;
+    let capTimer: NodeJS.Timeout | undefined;
+    const cap = new Promise<void>((resolve) => {
+      capTimer = setTimeout(resolve, LOG_DRAIN_WAIT_MS);
+    });
+    void Promise.race([this.output.drained(), cap]).then(() => {
+      clearTimeout(capTimer);
+      this.forward(this.policy.stopSignal, wholeGroup);
+    });
     const killAt = Math.max(this.deadline ?? 0, this.stopSignalSentAt + MIN_STOP_WINDOW_MS);
     this.killTimer = setTimeout(() => this.killGroup(), killAt - Date.now());
   }

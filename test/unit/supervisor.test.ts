@@ -115,6 +115,7 @@ describe("Supervisor state machine", () => {
     expect((await call).exitCode).toBe(0);
     expect(sent).toEqual([]);
     supervisor.onSignal("SIGTERM");
+    await vi.advanceTimersByTimeAsync(0);
     expect(sent).toEqual([[-PID, "SIGTERM"]]);
   });
 
@@ -185,6 +186,7 @@ describe("Supervisor state machine", () => {
   it("stops the rest of the group when the program exits, then waits for it", async () => {
     const { supervisor, sent, state } = makeSupervisor({}, 3);
     supervisor.onProgramExit({ pid: PID, code: 0, signal: null });
+    await vi.advanceTimersByTimeAsync(0);
     expect(sent).toEqual([[-PID, "SIGTERM"]]);
     await vi.advanceTimersByTimeAsync(3_000);
     expect(sent).toEqual([
