@@ -27,7 +27,8 @@ export interface SuperviseOptions extends CommonOptions {
   graceSeconds: number;
   rewrites: RewriteTable;
   singleChild: boolean;
-  stopSignal: SignalName;
+  /** Undefined when neither the flag nor the variable set it: the config's lifecycle.stopSignal, else SIGTERM. */
+  stopSignal: SignalName | undefined;
 }
 
 export type Invocation =
@@ -70,8 +71,7 @@ export const OPTION_SPECS = {
   "stop-signal": {
     type: "string",
     arg: "SIGNAL",
-    help: "the signal that starts the stop sequence",
-    default: "TERM",
+    help: "the signal that starts the stop sequence (default: the config's lifecycle stopSignal, else TERM)",
   },
   "log-level": {
     type: "string",
@@ -168,7 +168,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       graceSeconds: parseGrace(get("grace") ?? "30"),
       rewrites,
       singleChild: values["single-child"] === true || booleanFromEnv(env, "single-child"),
-      stopSignal: parseStopSignal(get("stop-signal") ?? "TERM"),
+      stopSignal: optional(get("stop-signal"), parseStopSignal),
     },
   };
 }
@@ -246,7 +246,11 @@ function parseGrace(text: string): number {
   return seconds;
 }
 
-function parseStopSignal(text: string): SignalName {
+function optional<T>(text: string | undefined, parse: (text: string) => T): T | undefined {
+  return text === undefined ? undefined : parse(text);
+}
+
+export function parseStopSignal(text: string): SignalName {
   const signal = parseSignal(text);
   if (signal === undefined || ["SIGKILL", "SIGSTOP", "SIGCHLD"].includes(signal)) {
     throw new UsageError(

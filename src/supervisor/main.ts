@@ -6,7 +6,7 @@ import { createLogOutput } from "../log/logger.js";
 import { loadNativeHelper, type NativeHelper } from "./native.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
-import { FORWARDED_SIGNALS, type SignalName } from "./signals.js";
+import { FORWARDED_SIGNALS, parseSignal, type SignalName } from "./signals.js";
 import { Supervisor } from "./supervisor.js";
 
 const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
@@ -22,6 +22,13 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     options.config === undefined
       ? {}
       : (await import("../hooks/config.js")).loadConfig(options.config, options.container);
+
+  // The signal that starts the stop sequence: --stop-signal, else the
+  // config's lifecycle.stopSignal (what the kubelet would send), else SIGTERM.
+  const stopSignal =
+    options.stopSignal ??
+    (hooks.stopSignal === undefined ? undefined : parseSignal(hooks.stopSignal)) ??
+    "SIGTERM";
 
   // The native helper spawns the program and reaps; without it we cannot be
   // an init, so its absence is a start-up error, not something to limp past.
@@ -75,7 +82,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   }
 
   const reaper = new Reaper(native);
-  const supervisor = new Supervisor(pid, options, hooks, output, reaper);
+  const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
   reaper.watch(pid, (child) => supervisor.onProgramExit(child));
   reaper.start();
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);

@@ -15,7 +15,7 @@ describe("parseCommandLine", () => {
       command: ["sleep", "1"],
       graceSeconds: 30,
       singleChild: false,
-      stopSignal: "SIGTERM",
+      stopSignal: undefined,
       logLevel: "info",
       logFormat: "json",
     });
