@@ -43,10 +43,7 @@ function buildNative() {
     `--nodedir=${nodeDir}`,
     "--loglevel=warn",
   ]);
-  copyFileSync(
-    join(root, "native", "build", "Release", "hookinit.node"),
-    join(dist, "hookinit.node"),
-  );
+  replace(join(root, "native", "build", "Release", "hookinit.node"), join(dist, "hookinit.node"));
 }
 
 async function buildBundle() {

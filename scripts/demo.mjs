@@ -23,7 +23,9 @@ if (!existsSync(hookinit)) {
   execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" });
 }
 
-say("starting: unshare --pid --fork --mount-proc dist/hookinit --config examples/demo/hooks.yaml -- node server.mjs");
+say(
+  "starting: unshare --pid --fork --mount-proc dist/hookinit --config examples/demo/hooks.yaml -- node server.mjs",
+);
 const pid1 = spawn(
   "unshare",
   [
@@ -57,7 +59,9 @@ const inside = (...args) =>
     encoding: "utf8",
   });
 
-say("waiting for `hookinit ready` (program running and postStart succeeded), as a readinessProbe would");
+say(
+  "waiting for `hookinit ready` (program running and postStart succeeded), as a readinessProbe would",
+);
 for (let i = 0; i < 100; i++) {
   try {
     inside("ready");
@@ -79,7 +83,9 @@ await new Promise((resolve) =>
 say("`hookinit status` from inside the container (nsenter, as a runtime's exec does)");
 process.stderr.write(inside("status"));
 
-say("SIGTERM to PID 1, as `docker stop` does without running any hook: watch preStop run before the program's SIGTERM");
+say(
+  "SIGTERM to PID 1, as `docker stop` does without running any hook: watch preStop run before the program's SIGTERM",
+);
 process.kill(hostPid, "SIGTERM");
 const code = await exited;
 say(`hookinit exited with ${code} (the program's own exit code)`);

@@ -34,4 +34,6 @@ process.on("SIGTERM", () => {
   server.close(() => process.exit(0));
 });
 
-server.listen(port, "127.0.0.1", () => console.log(`server: listening on 127.0.0.1:${port} as pid ${process.pid}`));
+server.listen(port, "127.0.0.1", () =>
+  console.log(`server: listening on 127.0.0.1:${port} as pid ${process.pid}`),
+);
