@@ -487,6 +487,19 @@ static napi_value IgnoreTerminalStops(napi_env env, napi_callback_info info) {
   return ok;
 }
 
+/* isatty(fd): node:tty would load net and the stream machinery before the
+ * program starts, only to answer this. */
+static napi_value IsATTY(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  int32_t fd = 0;
+  if (argc >= 1) CHECK(napi_get_value_int32(env, args[0], &fd));
+  napi_value result;
+  CHECK(napi_get_boolean(env, isatty(fd) == 1, &result));
+  return result;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL},
@@ -494,6 +507,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"setSubreaper", NULL, SetSubreaper, NULL, NULL, NULL, napi_default, NULL},
       {"guardFaultSignals", NULL, GuardFaultSignals, NULL, NULL, NULL, napi_default, NULL},
       {"ignoreTerminalStops", NULL, IgnoreTerminalStops, NULL, NULL, NULL, napi_default, NULL},
+      {"isatty", NULL, IsATTY, NULL, NULL, NULL, napi_default, NULL},
       {"peerCredentials", NULL, PeerCredentials, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

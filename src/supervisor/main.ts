@@ -1,5 +1,4 @@
 import type { Socket } from "node:net";
-import { isatty } from "node:tty";
 import type { SuperviseOptions } from "../cli/options.js";
 import type { HookConfig } from "../hooks/config.js";
 import { createLogOutput } from "../log/logger.js";
@@ -43,7 +42,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   // without a handler is dropped by the kernel, and Node's own defaults would
   // swallow SIGTERM or open the inspector on SIGUSR1. Signals that arrive
   // before the supervisor exists are queued, not lost.
-  const onTerminal = isatty(0);
+  const onTerminal = native.isatty(0);
   const early: SignalName[] = [];
   let deliver: (signal: SignalName) => void = (signal) => early.push(signal);
   if (onTerminal) native.ignoreTerminalStops();

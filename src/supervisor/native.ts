@@ -18,6 +18,7 @@ export interface NativeHelper {
   guardFaultSignals(): boolean;
   /** SIG_IGN for SIGTTIN and SIGTTOU (we are in the background on a terminal). */
   ignoreTerminalStops(): boolean;
+  isatty(fd: number): boolean;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
