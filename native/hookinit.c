@@ -433,15 +433,22 @@ static napi_value PeerCredentials(napi_env env, napi_callback_info info) {
  * libuv's handler: a signal sent by a process (si_code <= 0) goes on to
  * libuv and so to the program; a real fault restores the default action and
  * returns, so the fault repeats and the kernel ends us with a core.
+ * SIGPIPE and SIGXFSZ get the same wrapper for the opposite case: see below.
  */
-static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS};
+static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGPIPE, SIGXFSZ};
 #define FAULT_COUNT (sizeof fault_signals / sizeof fault_signals[0])
 static struct sigaction chained[FAULT_COUNT];
 
 static void fault_guard(int sig, siginfo_t *si, void *context) {
   for (size_t i = 0; i < FAULT_COUNT; i++) {
     if (fault_signals[i] != sig) continue;
-    if (si != NULL && si->si_code > 0) {
+    if (sig == SIGPIPE || sig == SIGXFSZ) {
+      /* The kernel raises these on our own failed write (a closed log
+       * reader, a file size limit) with si_pid = our pid: drop those, as
+       * Node would by ignoring SIGPIPE, instead of forwarding them and
+       * killing the program. One sent by another process goes on. */
+      if (si != NULL && si->si_code == SI_USER && si->si_pid == getpid()) return;
+    } else if (si != NULL && si->si_code > 0) {
       signal(sig, SIG_DFL);
       return;
     }
@@ -500,6 +507,36 @@ static napi_value IsATTY(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * unblockSignals(numbers): `--disable-sigusr1` (which keeps SIGUSR1 from
+ * opening the inspector) leaves SIGUSR1 blocked in every thread, so our own
+ * listener would never run. Call on the main thread once the listeners exist.
+ */
+static napi_value UnblockSignals(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  uint32_t n = 0;
+  if (argc < 1 || napi_get_array_length(env, args[0], &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "unblockSignals(numbers: number[])");
+    return NULL;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    int32_t sig;
+    CHECK(napi_get_element(env, args[0], i, &item));
+    CHECK(napi_get_value_int32(env, item, &sig));
+    sigaddset(&set, sig);
+  }
+  int err = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  napi_value ok;
+  CHECK(napi_get_boolean(env, true, &ok));
+  return ok;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL},
@@ -508,6 +545,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"guardFaultSignals", NULL, GuardFaultSignals, NULL, NULL, NULL, napi_default, NULL},
       {"ignoreTerminalStops", NULL, IgnoreTerminalStops, NULL, NULL, NULL, napi_default, NULL},
       {"isatty", NULL, IsATTY, NULL, NULL, NULL, napi_default, NULL},
+      {"unblockSignals", NULL, UnblockSignals, NULL, NULL, NULL, napi_default, NULL},
       {"peerCredentials", NULL, PeerCredentials, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

@@ -26,7 +26,10 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
 // Flags baked into the executable. SIGUSR1 must never open the inspector in
 // a container, even in the instant before our own listener is installed.
-export const EXEC_ARGV = ["--disable-sigusr1"];
+// Warnings go to our log (process.on("warning")), never through
+// process.stderr, which would make the stderr pipe we share with the program
+// non-blocking.
+export const EXEC_ARGV = ["--disable-sigusr1", "--no-warnings"];
 
 function run(cmd, args, options = {}) {
   execFileSync(cmd, args, { stdio: "inherit", cwd: root, ...options });
@@ -57,6 +60,8 @@ async function buildBundle() {
     minify: true,
     legalComments: "external",
     define: { HOOKINIT_VERSION: JSON.stringify(pkg.version) },
+    // See src/log/assert-lite.cjs: node:assert would touch process.stderr.
+    alias: { assert: join(root, "src", "log", "assert-lite.cjs") },
     logLevel: "warning",
   });
   renameSync(join(dist, "hookinit.cjs.tmp"), join(dist, "hookinit.cjs"));

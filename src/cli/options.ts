@@ -119,7 +119,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       allowPositionals: false,
     }).values;
   } catch (error) {
-    throw new UsageError(`${(error as Error).message}; see hookinit --help`);
+    // parseArgs explains some mistakes over several lines; we promise one.
+    const firstLine = (error as Error).message.split("\n")[0]?.replace(/\.$/, "");
+    throw new UsageError(`${firstLine}; see hookinit --help`);
   }
 
   if (values.help) return { kind: "help" };

@@ -94,15 +94,14 @@ async function runExec(
   };
   context.signal.addEventListener("abort", onAbort, { once: true });
 
-  const streams = [
+  const pipes = [
     pipeLines(subprocess.stdout, "stdout", context),
     pipeLines(subprocess.stderr, "stderr", context),
   ];
-  const stopLingering =
-    pid === undefined ? () => {} : lingerAfterExit(pid, [subprocess.stdout, subprocess.stderr]);
+  const stopLingering = pid === undefined ? () => {} : lingerAfterExit(pid, pipes);
 
   const result = await subprocess;
-  await Promise.all(streams);
+  await Promise.all(pipes.map((pipe) => pipe.done));
   stopLingering();
   context.signal.removeEventListener("abort", onAbort);
   if (pid !== undefined) context.exited(pid);
@@ -130,38 +129,43 @@ async function runExec(
 
 /**
  * execa resolves only when the pipes close too. Once the handler itself is
- * gone (libuv reaped it: kill(pid, 0) says ESRCH), give its output a moment,
- * then stop reading, so that a background process holding the pipe cannot
- * hang the hook.
+ * gone (libuv reaped it: kill(pid, 0) says ESRCH), a pipe that stays quiet
+ * for LINGER_AFTER_EXIT_MS is held open by a background process the handler
+ * left behind: stop reading it so the hook cannot hang. Time spent paused for
+ * backpressure (a slow log reader) never counts as quiet, so no line is lost.
  */
-function lingerAfterExit(pid: number, streams: (Readable | null)[]): () => void {
-  let lingerTimer: NodeJS.Timeout | undefined;
+function lingerAfterExit(pid: number, pipes: LinePipe[]): () => void {
+  let exited = false;
   const poll = setInterval(() => {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      clearInterval(poll);
-      lingerTimer = setTimeout(() => {
-        for (const stream of streams) stream?.destroy();
-      }, LINGER_AFTER_EXIT_MS);
+    if (!exited) {
+      try {
+        process.kill(pid, 0);
+        return;
+      } catch {
+        exited = true;
+      }
     }
+    for (const pipe of pipes) if (pipe.quietMs() >= LINGER_AFTER_EXIT_MS) pipe.stop();
   }, EXIT_POLL_MS);
-  return () => {
-    clearInterval(poll);
-    clearTimeout(lingerTimer);
-  };
+  return () => clearInterval(poll);
+}
+
+interface LinePipe {
+  /** Resolves when the stream ended or was stopped, all lines delivered. */
+  done: Promise<void>;
+  /** How long the stream has been flowing with no data; 0 while paused or ended. */
+  quietMs(): number;
+  stop(): void;
 }
 
 /** Feeds a stream into context.output line by line, pausing while consumers are backed up. */
-function pipeLines(
-  stream: Readable | null,
-  name: OutputStream,
-  context: HandlerContext,
-): Promise<void> {
-  if (stream === null) return Promise.resolve();
+function pipeLines(stream: Readable | null, name: OutputStream, context: HandlerContext): LinePipe {
+  if (stream === null) return { done: Promise.resolve(), quietMs: () => 0, stop: () => {} };
   const splitter = new LineSplitter();
-  return new Promise((resolve) => {
-    let ended = false;
+  let lastData = Date.now();
+  let paused = false;
+  let ended = false;
+  const done = new Promise<void>((resolve) => {
     const finish = () => {
       if (ended) return;
       ended = true;
@@ -169,17 +173,28 @@ function pipeLines(
       resolve();
     };
     stream.on("data", (chunk: Buffer) => {
+      lastData = Date.now();
       let ok = true;
       for (const line of splitter.push(chunk)) ok = context.output(name, line) && ok;
       if (!ok) {
+        paused = true;
         stream.pause();
-        void context.drained().then(() => stream.resume());
+        void context.drained().then(() => {
+          paused = false;
+          lastData = Date.now();
+          stream.resume();
+        });
       }
     });
     stream.once("end", finish);
     stream.once("close", finish);
     stream.once("error", finish);
   });
+  return {
+    done,
+    quietMs: () => (paused || ended ? 0 : Date.now() - lastData),
+    stop: () => stream.destroy(),
+  };
 }
 
 /**

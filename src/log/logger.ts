@@ -38,8 +38,14 @@ const FLUSH_TIMEOUT_MS = 2000;
  * program's start.
  */
 export async function createLogOutput(level: LogLevel, format: LogFormat): Promise<LogOutput> {
-  const { default: pino } = await import("pino");
-  const sonic = pino.destination({ fd: 1, sync: false });
+  const [{ default: pino }, { default: SonicBoom }] = await Promise.all([
+    import("pino"),
+    import("sonic-boom"),
+  ]);
+  // SonicBoom directly, not pino.destination(): that reads process.stdout
+  // for its default, and registers an exit hook whose flushSync() retries a
+  // failing write (EIO from a hung-up terminal) forever.
+  const sonic = new SonicBoom({ fd: 1, sync: false });
 
   // Bytes handed to SonicBoom and not yet written to fd 1. Exact, so that
   // drained() means "everything so far is in the pipe": the stop signal
@@ -79,6 +85,11 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
+  );
+  // Node's warnings would be printed through process.stderr (see above); the
+  // executable runs with --no-warnings and they come here instead.
+  process.on("warning", (warning) =>
+    logger.warn({ warning: warning.name, detail: warning.message }, "node warning"),
   );
   const hookLogger = logger.child({}, { level: level === "silent" ? "silent" : "info" });
 

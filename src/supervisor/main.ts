@@ -5,7 +5,7 @@ import { createLogOutput } from "../log/logger.js";
 import { loadNativeHelper, type NativeHelper } from "./native.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
-import { FORWARDED_SIGNALS, parseSignal, type SignalName } from "./signals.js";
+import { FORWARDED_SIGNALS, parseSignal, type SignalName, signalNumber } from "./signals.js";
 import { Supervisor } from "./supervisor.js";
 
 const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
@@ -51,6 +51,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     process.on(signal, () => deliver(signal));
   }
   native.guardFaultSignals();
+  native.unblockSignals(FORWARDED_SIGNALS.map(signalNumber));
 
   const pid = spawnProgram(native, options.command, process.env, onTerminal);
 

@@ -19,6 +19,8 @@ export interface NativeHelper {
   /** SIG_IGN for SIGTTIN and SIGTTOU (we are in the background on a terminal). */
   ignoreTerminalStops(): boolean;
   isatty(fd: number): boolean;
+  /** Unblocks these signals on the calling (main) thread. */
+  unblockSignals(numbers: readonly number[]): boolean;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
