@@ -10,8 +10,8 @@ export type AbortReason = "timeout" | "grace";
 export interface HandlerContext {
   /** Aborted with an AbortReason when the hook's timeout or the grace budget runs out. */
   signal: AbortSignal;
-  /** One line of output. Returns false when the consumers are backed up. */
-  output(stream: OutputStream, line: Line): boolean;
+  /** Lines of output, in order. Returns false when the consumers are backed up. */
+  output(stream: OutputStream, lines: readonly Line[]): boolean;
   /** Resolves when the consumers have drained. */
   drained(): Promise<void>;
   /** libuv spawned this pid: the reaper must leave it to libuv. */
@@ -169,14 +169,14 @@ function pipeLines(stream: Readable | null, name: OutputStream, context: Handler
     const finish = () => {
       if (ended) return;
       ended = true;
-      for (const line of splitter.end()) context.output(name, line);
+      const last = splitter.end();
+      if (last.length > 0) context.output(name, last);
       resolve();
     };
     stream.on("data", (chunk: Buffer) => {
       lastData = Date.now();
-      let ok = true;
-      for (const line of splitter.push(chunk)) ok = context.output(name, line) && ok;
-      if (!ok) {
+      const lines = splitter.push(chunk);
+      if (lines.length > 0 && !context.output(name, lines)) {
         paused = true;
         stream.pause();
         void context.drained().then(() => {
@@ -231,7 +231,7 @@ async function runHttpGet(
         const status = response.statusCode ?? 0;
         const line = `GET ${url} -> ${status} ${response.statusMessage ?? ""}`.trimEnd();
         const ok = status >= 200 && status <= 399;
-        context.output(ok ? "stdout" : "stderr", { text: line, partial: false });
+        context.output(ok ? "stdout" : "stderr", [{ text: line, partial: false }]);
         response.once("end", () =>
           resolve(ok ? { exitCode: 0 } : { exitCode: 1, error: `HTTP ${status}` }),
         );
@@ -243,7 +243,7 @@ async function runHttpGet(
     request.once("error", (error: NodeJS.ErrnoException) => {
       if (context.signal.aborted) return resolve(abortedResult(context.signal));
       const reason = `GET ${url} failed: ${error.code ?? error.message}`;
-      context.output("stderr", { text: reason, partial: false });
+      context.output("stderr", [{ text: reason, partial: false }]);
       resolve({ exitCode: 1, error: reason });
     });
     request.end();
@@ -264,13 +264,13 @@ async function runTcpSocket(
     const socket = net.connect({ host: handler.host, port: handler.port, signal: context.signal });
     socket.once("connect", () => {
       socket.destroy();
-      context.output("stdout", { text: `connected to ${target}`, partial: false });
+      context.output("stdout", [{ text: `connected to ${target}`, partial: false }]);
       resolve({ exitCode: 0 });
     });
     socket.once("error", (error: NodeJS.ErrnoException) => {
       if (context.signal.aborted) return resolve(abortedResult(context.signal));
       const reason = `connect to ${target} failed: ${error.code ?? error.message}`;
-      context.output("stderr", { text: reason, partial: false });
+      context.output("stderr", [{ text: reason, partial: false }]);
       resolve({ exitCode: 1, error: reason });
     });
   });
@@ -286,10 +286,9 @@ function runSleep(seconds: number, context: HandlerContext): Promise<HandlerResu
     const onAbort = () => {
       clearTimeout(timer);
       if (context.signal.reason === "grace") {
-        context.output("stdout", {
-          text: `sleep cut short by the end of the grace period`,
-          partial: false,
-        });
+        context.output("stdout", [
+          { text: "sleep cut short by the end of the grace period", partial: false },
+        ]);
         resolve({ exitCode: 0 });
       } else {
         resolve(abortedResult(context.signal));

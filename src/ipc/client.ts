@@ -6,6 +6,7 @@ import {
   PROTOCOL_VERSION,
   parseServerEvent,
   type Request,
+  type ServerEvent,
   type Status,
 } from "./protocol.js";
 import { findSocket } from "./socket-path.js";
@@ -37,16 +38,31 @@ function write(fd: 1 | 2, text: string): void {
 /** `hookinit hook NAME`: streams the hook's output, returns its exit code. */
 export async function callHook(hook: HookName, socketPath: string | undefined): Promise<number> {
   let exitCode: number | undefined;
-  await exchange({ v: PROTOCOL_VERSION, op: "hook", hook }, socketPath, (event) => {
-    if (event.type === "output") {
-      write(event.stream === "stdout" ? 1 : 2, `${event.line}${event.partial ? "" : "\n"}`);
-    } else if (event.type === "result") {
-      if (event.error !== undefined) write(2, `hookinit: ${hook} failed: ${event.error}\n`);
-      exitCode = event.exitCode;
-    } else if (event.type === "error") {
-      write(2, `hookinit: the supervisor refused: ${event.message}\n`);
-      exitCode = event.code === "refused" ? EXIT_UNREACHABLE : 2;
+  await exchange({ v: PROTOCOL_VERSION, op: "hook", hook }, socketPath, (events) => {
+    // Runs of output on one stream go out in one write, in order.
+    let run: { fd: 1 | 2; text: string } | undefined;
+    const flush = () => {
+      if (run !== undefined) write(run.fd, run.text);
+      run = undefined;
+    };
+    for (const event of events) {
+      if (event.type === "output") {
+        const fd = event.stream === "stdout" ? 1 : 2;
+        if (run !== undefined && run.fd !== fd) flush();
+        run ??= { fd, text: "" };
+        run.text += event.partial ? event.line : `${event.line}\n`;
+        continue;
+      }
+      flush();
+      if (event.type === "result") {
+        if (event.error !== undefined) write(2, `hookinit: ${hook} failed: ${event.error}\n`);
+        exitCode = event.exitCode;
+      } else if (event.type === "error") {
+        write(2, `hookinit: the supervisor refused: ${event.message}\n`);
+        exitCode = event.code === "refused" ? EXIT_UNREACHABLE : 2;
+      }
     }
+    flush();
   });
   if (exitCode === undefined) {
     throw new Unreachable(
@@ -59,19 +75,22 @@ export async function callHook(hook: HookName, socketPath: string | undefined): 
 export async function fetchStatus(socketPath: string | undefined): Promise<Status> {
   let status: Status | undefined;
   let refusal: string | undefined;
-  await exchange({ v: PROTOCOL_VERSION, op: "status" }, socketPath, (event) => {
-    if (event.type === "status") {
-      const { type: _type, ...rest } = event;
-      status = rest;
-    } else if (event.type === "error") {
-      refusal = event.message;
+  await exchange({ v: PROTOCOL_VERSION, op: "status" }, socketPath, (events) => {
+    for (const event of events) {
+      if (event.type === "status") {
+        const { type: _type, ...rest } = event;
+        status = rest;
+      } else if (event.type === "error") {
+        refusal = event.message;
+      }
     }
   });
   if (status === undefined) throw new Unreachable(refusal ?? "the supervisor sent no status");
   return status;
 }
 
-type EventHandler = (event: NonNullable<ReturnType<typeof parseServerEvent>>) => void;
+/** Called with the events of each chunk read from the socket, in order. */
+type EventHandler = (events: ServerEvent[]) => void;
 
 /** Sends one request and feeds every event of the answer to `onEvent`. */
 async function exchange(
@@ -110,13 +129,14 @@ function tryExchange(path: string, request: Request, onEvent: EventHandler): Pro
     });
     socket.on("data", (chunk: string) => {
       pending += chunk;
-      let newline = pending.indexOf("\n");
-      while (newline !== -1) {
-        const event = parseServerEvent(pending.slice(0, newline));
-        if (event !== undefined) onEvent(event);
-        pending = pending.slice(newline + 1);
-        newline = pending.indexOf("\n");
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      const events: ServerEvent[] = [];
+      for (const line of lines) {
+        const event = parseServerEvent(line);
+        if (event !== undefined) events.push(event);
       }
+      if (events.length > 0) onEvent(events);
     });
     socket.once("close", () => {
       if (connected) resolve("done");

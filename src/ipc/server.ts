@@ -199,7 +199,7 @@ async function answer(
       return;
     }
     const subscriber: OutputSubscriber = {
-      send: (event) => (socket.destroyed ? true : socket.write(encode(event))),
+      send: (events) => (socket.destroyed ? true : socket.write(events.map(encode).join(""))),
       drained: () =>
         socket.destroyed || !socket.writableNeedDrain
           ? Promise.resolve()

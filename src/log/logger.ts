@@ -11,7 +11,7 @@ export interface LogOutput {
    * whatever --log-level says (short of silent): it is the user's output,
    * not our chatter. Returns false when stdout is backed up.
    */
-  hookOutput(fields: Record<string, unknown>, line: string): boolean;
+  hookOutput(hook: string, stream: string, line: string, partial: boolean): boolean;
   /** Resolves once fd 1 has taken everything written so far. */
   drained(): Promise<void>;
   /** Writes out everything buffered, in order; await before process.exit. */
@@ -70,10 +70,20 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
     pending = 0;
     settle();
   });
+  let ended = false;
   const tracked: DestinationStream = {
     write(line: string) {
+      // After flush() there is nowhere to write; a late line must not throw.
+      if (ended) return;
       pending += Buffer.byteLength(line);
-      sonic.write(line);
+      try {
+        sonic.write(line);
+      } catch {
+        // SonicBoom destroyed after a write error: nothing more will be written.
+        ended = true;
+        pending = 0;
+        settle();
+      }
     },
   };
   const destination = format === "text" ? textLines(tracked) : tracked;
@@ -93,10 +103,20 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
   );
   const hookLogger = logger.child({}, { level: level === "silent" ? "silent" : "info" });
 
+  const hookLoggers = new Map<string, Logger>();
   return {
     logger,
-    hookOutput(fields, line) {
-      hookLogger.info(fields, line);
+    hookOutput(hook, stream, line, partial) {
+      // One child logger per hook and stream: pino serializes its bindings
+      // once, not on each of a flood's lines.
+      const key = `${hook}/${stream}`;
+      let child = hookLoggers.get(key);
+      if (child === undefined) {
+        child = hookLogger.child({ hook, stream });
+        hookLoggers.set(key, child);
+      }
+      if (partial) child.info({ partial: true }, line);
+      else child.info(line);
       return pending < HIGH_WATER_BYTES;
     },
     drained: () =>
@@ -110,6 +130,7 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
           clearTimeout(timer);
           resolve();
         });
+        ended = true;
         sonic.end();
       }),
   };

@@ -8,8 +8,8 @@ export type HookState = "running" | "succeeded" | "failed";
 
 /** Where a client's copy of the output goes (a socket, in practice). */
 export interface OutputSubscriber {
-  /** Returns false when this subscriber is backed up. */
-  send(event: OutputEvent): boolean;
+  /** Events in order. Returns false when this subscriber is backed up. */
+  send(events: readonly OutputEvent[]): boolean;
   drained(): Promise<void>;
 }
 
@@ -54,13 +54,15 @@ export class HookRun {
 
   /** Attaches a caller: it gets what was written so far, then the rest live. */
   subscribe(subscriber: OutputSubscriber): () => void {
-    for (const event of this.replay) subscriber.send(event);
+    if (this.replay.length > 0) subscriber.send(this.replay);
     if (this.replayTruncated) {
-      subscriber.send({
-        type: "output",
-        stream: "stderr",
-        line: `hookinit: earlier output of ${this.name} (over ${REPLAY_LIMIT_CHARS} characters) is in the container log only`,
-      });
+      subscriber.send([
+        {
+          type: "output",
+          stream: "stderr",
+          line: `hookinit: earlier output of ${this.name} (over ${REPLAY_LIMIT_CHARS} characters) is in the container log only`,
+        },
+      ]);
     }
     this.subscribers.add(subscriber);
     return () => this.subscribers.delete(subscriber);
@@ -89,7 +91,7 @@ export class HookRun {
     try {
       ({ exitCode, error } = await runHandler(handler, {
         signal: controller.signal,
-        output: (stream, line) => this.emit(stream, line),
+        output: (stream, lines) => this.emit(stream, lines),
         drained: () => this.drained(),
         spawned: this.deps.spawned,
         exited: this.deps.exited,
@@ -121,20 +123,17 @@ export class HookRun {
     return this.outcome;
   }
 
-  /** One line to the container log and to every caller. False when someone is backed up. */
-  private emit(stream: OutputStream, line: Line): boolean {
-    const event: OutputEvent = {
-      type: "output",
-      stream,
-      line: line.text,
-      ...(line.partial && { partial: true }),
-    };
-    let ok = this.deps.log.hookOutput(
-      { hook: this.name, stream, ...(line.partial && { partial: true }) },
-      line.text,
-    );
-    for (const subscriber of this.subscribers) ok = subscriber.send(event) && ok;
-    this.remember(event);
+  /** Lines to the container log and to every caller. False when someone is backed up. */
+  private emit(stream: OutputStream, lines: readonly Line[]): boolean {
+    const events: OutputEvent[] = [];
+    let ok = true;
+    for (const line of lines) {
+      const partial = line.partial ? { partial: true as const } : undefined;
+      ok = this.deps.log.hookOutput(this.name, stream, line.text, line.partial) && ok;
+      events.push({ type: "output", stream, line: line.text, ...partial });
+    }
+    for (const subscriber of this.subscribers) ok = subscriber.send(events) && ok;
+    for (const event of events) this.remember(event);
     return ok;
   }
 

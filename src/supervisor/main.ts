@@ -58,12 +58,17 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   // Everything below runs after the program started: no fatal exits now.
   const output = await createLogOutput(options.logLevel, options.logFormat);
   const log = output.logger;
-  process.on("uncaughtException", (error) =>
-    log.error({ err: error }, "internal error (continuing)"),
-  );
-  process.on("unhandledRejection", (error) =>
-    log.error({ err: error }, "internal error (continuing)"),
-  );
+  // No fatal exit once the program runs: report and carry on. The report
+  // itself must never throw, or Node would treat it as fatal after all.
+  const carryOn = (error: unknown) => {
+    try {
+      log.error({ err: error }, "internal error (continuing)");
+    } catch {
+      // Logging is gone too; nothing more we can do.
+    }
+  };
+  process.on("uncaughtException", carryOn);
+  process.on("unhandledRejection", carryOn);
   log.info(
     {
       pid,

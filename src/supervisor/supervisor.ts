@@ -142,11 +142,13 @@ export class Supervisor {
     }
     const run = this.runs.get(name);
     if (run === undefined) {
-      subscriber.send({
-        type: "output",
-        stream: "stderr",
-        line: `hookinit: no ${name} hook is configured; nothing to run`,
-      });
+      subscriber.send([
+        {
+          type: "output",
+          stream: "stderr",
+          line: `hookinit: no ${name} hook is configured; nothing to run`,
+        },
+      ]);
       return { type: "result", hook: name, exitCode: 0, durationMs: 0 };
     }
     const unsubscribe = run.subscribe(subscriber);
@@ -346,7 +348,9 @@ export class Supervisor {
       if (this.stopSignalSentAt === undefined) this.sendStopSignal();
       else if (this.policy.singleChild) this.forward(this.policy.stopSignal, true);
     }
-    await this.runs.get("preStop")?.done;
+    // Hooks still running (a preStop doing cleanup, a postStart still writing
+    // output) finish first, within the grace: their output must not be cut.
+    await Promise.all([...this.runs.values()].map((run) => run.done));
     if (this.hooks.postStop !== undefined) await this.runHook("postStop", "program exited").done;
     while (this.groupAlive()) {
       if (this.killedAt !== undefined && Date.now() - this.killedAt > AFTER_KILL_MS) {

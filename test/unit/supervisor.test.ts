@@ -57,7 +57,7 @@ const subscriber = () => {
   const events: OutputEvent[] = [];
   return {
     events,
-    send: (event: OutputEvent) => events.push(event) > 0,
+    send: (batch: readonly OutputEvent[]) => events.push(...batch) >= 0,
     drained: () => Promise.resolve(),
   };
 };
