@@ -1,0 +1,183 @@
+/**
+ * Configuration errors are found before the program starts: exit 2, one
+ * line on stderr naming the field, and the program never ran.
+ */
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { cleanEnv, cleanupHookinits, HOOKINIT, run, tempDir } from "../hook-helpers.js";
+
+cleanupHookinits();
+
+interface Case {
+  name: string;
+  /** The file's text (YAML or JSON). */
+  text: string;
+  /** What the one stderr line must contain: the field path, or the problem. */
+  names: string;
+  file?: string;
+}
+
+const POD = (lifecycle: string) => `apiVersion: v1
+kind: Pod
+metadata: {name: web}
+spec:
+  containers:
+    - name: app
+      image: app:1
+      lifecycle:
+${lifecycle
+  .split("\n")
+  .map((line) => `        ${line}`)
+  .join("\n")}
+`;
+
+const INVALID: Case[] = [
+  {
+    name: "port out of range",
+    text: "preStop:\n  httpGet: {port: 70000}\n",
+    names: "preStop.httpGet.port",
+  },
+  {
+    name: "port zero",
+    text: "preStop:\n  tcpSocket: {port: 0}\n",
+    names: "preStop.tcpSocket.port",
+  },
+  {
+    name: "named port without a manifest",
+    text: "preStop:\n  httpGet: {port: http}\n",
+    names: "preStop.httpGet.port",
+  },
+  {
+    name: "tcpSocket without port",
+    text: "preStop:\n  tcpSocket: {}\n",
+    names: "preStop.tcpSocket.port",
+  },
+  {
+    name: "empty command",
+    text: "preStop:\n  exec: {command: []}\n",
+    names: "preStop.exec.command",
+  },
+  {
+    name: "command as a string",
+    text: 'postStart:\n  exec: {command: "drain --now"}\n',
+    names: "postStart.exec.command",
+  },
+  {
+    name: "a number in command (JSON)",
+    text: '{"preStop": {"exec": {"command": ["sleep", 5]}}}',
+    names: "preStop.exec.command[1]",
+    file: "hooks.json",
+  },
+  {
+    name: "typo comand",
+    text: "preStop:\n  exec: {comand: [drain]}\n",
+    names: "preStop.exec.comand",
+  },
+  {
+    name: "two handlers",
+    text: "preStop:\n  exec: {command: [drain]}\n  sleep: {seconds: 5}\n",
+    names: "preStop",
+  },
+  { name: "no handler", text: "postStart: {}\n", names: "postStart" },
+  { name: "sleep zero", text: "preStop:\n  sleep: {seconds: 0}\n", names: "preStop.sleep.seconds" },
+  {
+    name: "sleep fractional",
+    text: "postStop:\n  sleep: {seconds: 1.5}\n",
+    names: "postStop.sleep.seconds",
+  },
+  {
+    name: "timeoutSeconds zero",
+    text: "preStop:\n  timeoutSeconds: 0\n  exec: {command: [drain]}\n",
+    names: "preStop.timeoutSeconds",
+  },
+  {
+    name: "scheme ftp",
+    text: "preStop:\n  httpGet: {port: 80, scheme: ftp}\n",
+    names: "preStop.httpGet.scheme",
+  },
+  {
+    name: "header name with a space",
+    text: "preStop:\n  httpGet:\n    port: 80\n    httpHeaders: [{name: X Drain, value: now}]\n",
+    names: "preStop.httpGet.httpHeaders[0].name",
+  },
+  {
+    name: "header without value",
+    text: "preStop:\n  httpGet:\n    port: 80\n    httpHeaders: [{name: X-Drain}]\n",
+    names: "preStop.httpGet.httpHeaders[0].value",
+  },
+  {
+    name: "host with a space",
+    text: "preStop:\n  tcpSocket: {port: 80, host: 'bad host'}\n",
+    names: "preStop.tcpSocket.host",
+  },
+  { name: "unknown hook", text: "preStart:\n  exec: {command: [warm]}\n", names: "preStart" },
+  { name: "stopSignal without SIG", text: "stopSignal: TERM\n", names: "stopSignal" },
+  {
+    name: "a pod manifest's container hook",
+    text: POD("preStop:\n  sleep: {seconds: -1}"),
+    names: "spec.containers[0].lifecycle.preStop.sleep.seconds",
+  },
+  { name: "a list instead of a mapping", text: "- preStop\n", names: "expected a lifecycle block" },
+  { name: "broken YAML", text: "preStop:\n  exec: {command: [drain\n", names: "invalid YAML" },
+  {
+    name: "broken JSON",
+    text: '{"preStop": {"sleep": ',
+    names: "invalid JSON",
+    file: "hooks.json",
+  },
+];
+
+describe("invalid configs", () => {
+  it("the table has at least 15 configs that name a field", () => {
+    const fieldPaths = INVALID.filter((c) => /^[A-Za-z][\w.[\]]*$/.test(c.names));
+    expect(fieldPaths.length).toBeGreaterThanOrEqual(15);
+  });
+
+  it.each(INVALID)("$name: exit 2, one line naming $names, program not started", async (c) => {
+    const dir = tempDir();
+    const config = join(dir, c.file ?? "hooks.yaml");
+    writeFileSync(config, c.text);
+    const marker = join(dir, "program-ran");
+    const result = await run(
+      "unshare",
+      ["--pid", "--fork", "--mount-proc", HOOKINIT, "--config", config, "--", "touch", marker],
+      { env: cleanEnv() },
+    );
+    expect(result.code, result.stderr).toBe(2);
+    expect(result.stderr.endsWith("\n")).toBe(true);
+    const lines = result.stderr.slice(0, -1).split("\n");
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toContain(c.names);
+    expect(lines[0]).toContain(config);
+    expect(result.stdout).toBe("");
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("a config file that does not exist: exit 2, one line naming it", async () => {
+    const dir = tempDir();
+    const marker = join(dir, "program-ran");
+    const missing = join(dir, "nope.yaml");
+    const result = await run(HOOKINIT, ["--config", missing, "--", "touch", marker], {
+      env: cleanEnv(),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).toContain("ENOENT");
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("HOOKINIT_CONFIG is read like --config", async () => {
+    const dir = tempDir();
+    const config = join(dir, "hooks.yaml");
+    writeFileSync(config, "preStop:\n  httpGet: {port: 70000}\n");
+    const marker = join(dir, "program-ran");
+    const result = await run(HOOKINIT, ["--", "touch", marker], {
+      env: cleanEnv({ HOOKINIT_CONFIG: config }),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("preStop.httpGet.port");
+    expect(existsSync(marker)).toBe(false);
+  });
+});
