@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Logger } from "../log/logger.js";
@@ -27,6 +27,8 @@ export interface ControlHandlers {
 
 /** A client that connects and sends nothing is dropped after this long. */
 const REQUEST_TIMEOUT_MS = 5000;
+/** Output queued for one caller beyond which it is disconnected. */
+const MAX_QUEUED_PER_CLIENT = 4 * 1024 * 1024;
 /** More than this many clients at once are turned away by the kernel backlog and Node. */
 const MAX_CONNECTIONS = 1024;
 
@@ -35,6 +37,8 @@ export class ControlServer {
     private readonly server: Server,
     readonly path: string,
     private readonly log: Logger,
+    /** The directory is ours (a default place) and goes when we do. */
+    private readonly ownsDirectory: boolean,
   ) {}
 
   /**
@@ -52,7 +56,7 @@ export class ControlServer {
       try {
         await prepareSocketPath(path, explicit !== undefined);
         const server = await listenOn(path, handlers, log);
-        return new ControlServer(server, path, log);
+        return new ControlServer(server, path, log, explicit === undefined);
       } catch (error) {
         problems.push(`${path}: ${(error as Error).message}`);
       }
@@ -64,8 +68,9 @@ export class ControlServer {
     this.server.close();
     try {
       unlinkSync(this.path);
+      if (this.ownsDirectory) rmdirSync(dirname(this.path));
     } catch {
-      // Already gone, or the directory is read-only now: nothing to do.
+      // Already gone, or not empty, or read-only now: nothing to do.
     }
     this.log.debug({ path: this.path }, "control socket closed");
   }
@@ -199,7 +204,21 @@ async function answer(
       return;
     }
     const subscriber: OutputSubscriber = {
-      send: (events) => (socket.destroyed ? true : socket.write(events.map(encode).join(""))),
+      send: (events) => {
+        if (socket.destroyed) return true;
+        // A caller that stopped reading must not hold the hook (and with it
+        // the stop signal) for everyone: past this much queued, it is cut off.
+        // The container log still gets every line.
+        if (socket.writableLength > MAX_QUEUED_PER_CLIENT) {
+          log.warn(
+            { queuedBytes: socket.writableLength },
+            "control socket: a hook caller stopped reading; disconnected it",
+          );
+          socket.destroy();
+          return true;
+        }
+        return socket.write(events.map(encode).join(""));
+      },
       drained: () =>
         socket.destroyed || !socket.writableNeedDrain
           ? Promise.resolve()
