@@ -1,5 +1,7 @@
-import { writeSync } from "node:fs";
-import { connect } from "node:net";
+import { closeSync, readSync, writeSync } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
+import { getSystemErrorName } from "node:util";
+import { loadNativeHelper } from "../supervisor/native.js";
 import {
   encode,
   type HookName,
@@ -24,6 +26,7 @@ export const EXIT_UNREACHABLE = 69;
  */
 const CONNECT_PATIENCE_MS = 5000;
 const RETRY_MS = 50;
+const READ_CHUNK_BYTES = 64 * 1024;
 
 export class Unreachable extends Error {}
 
@@ -98,11 +101,12 @@ async function exchange(
   socketPath: string | undefined,
   onEvent: EventHandler,
 ): Promise<void> {
+  const connectUnix = loadConnect();
   const deadline = Date.now() + CONNECT_PATIENCE_MS;
   for (;;) {
     const { path, searched } = findSocket(socketPath);
     if (path !== undefined) {
-      const outcome = await tryExchange(path, request, onEvent);
+      const outcome = tryExchange(connectUnix, path, request, onEvent);
       if (outcome === "done") return;
       if (Date.now() >= deadline) throw new Unreachable(describe(outcome, path));
     } else if (Date.now() >= deadline) {
@@ -115,21 +119,47 @@ async function exchange(
   }
 }
 
-type Outcome = "done" | NodeJS.ErrnoException;
+function loadConnect(): (path: string) => number {
+  try {
+    const native = loadNativeHelper();
+    return (path) => native.connectUnix(path);
+  } catch (error) {
+    throw new Unreachable((error as Error).message);
+  }
+}
 
-function tryExchange(path: string, request: Request, onEvent: EventHandler): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    let connected = false;
+/** A connect that failed, with its errno name (ECONNREFUSED, ENOENT, EACCES...). */
+interface ConnectFailure {
+  code: string;
+}
+
+/**
+ * One blocking exchange: connect, write the request, read event lines until
+ * the server closes. Synchronous on purpose: the client has nothing else to
+ * do, and plain read(2)/write(2) start faster than node:net in a cold process.
+ */
+function tryExchange(
+  connectUnix: (path: string) => number,
+  path: string,
+  request: Request,
+  onEvent: EventHandler,
+): "done" | ConnectFailure {
+  let fd: number;
+  try {
+    fd = connectUnix(path);
+  } catch (error) {
+    const errno = (error as { errno?: number }).errno;
+    return { code: errno === undefined ? (error as Error).message : getSystemErrorName(-errno) };
+  }
+  try {
+    writeSync(fd, encode(request));
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    const decoder = new StringDecoder("utf8");
     let pending = "";
-    socket.setEncoding("utf8");
-    socket.once("connect", () => {
-      connected = true;
-      socket.write(encode(request));
-    });
-    socket.on("data", (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split("\n");
+    for (;;) {
+      const bytes = readSync(fd, buffer);
+      if (bytes === 0) break;
+      const lines = (pending + decoder.write(buffer.subarray(0, bytes))).split("\n");
       pending = lines.pop() ?? "";
       const events: ServerEvent[] = [];
       for (const line of lines) {
@@ -137,23 +167,22 @@ function tryExchange(path: string, request: Request, onEvent: EventHandler): Pro
         if (event !== undefined) events.push(event);
       }
       if (events.length > 0) onEvent(events);
-    });
-    socket.once("close", () => {
-      if (connected) resolve("done");
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => {
-      if (!connected) resolve(error);
-    });
-  });
+    }
+  } catch {
+    // The supervisor went away mid-answer (ECONNRESET): what we got is what there is.
+  } finally {
+    closeSync(fd);
+  }
+  return "done";
 }
 
-function describe(error: NodeJS.ErrnoException, path: string): string {
+function describe(error: ConnectFailure, path: string): string {
   switch (error.code) {
     case "EACCES":
       return `permission denied on ${path}: run the hook as the same user as hookinit (the container's user)`;
     case "ECONNREFUSED":
       return `nobody answers on ${path}: the supervisor is not running (a stale socket from an earlier run?)`;
     default:
-      return `cannot connect to ${path}: ${error.code ?? error.message}`;
+      return `cannot connect to ${path}: ${error.code}`;
   }
 }

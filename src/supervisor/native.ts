@@ -21,6 +21,8 @@ export interface NativeHelper {
   isatty(fd: number): boolean;
   /** Unblocks these signals on the calling (main) thread. */
   unblockSignals(numbers: readonly number[]): boolean;
+  /** A blocking unix stream socket connected to `path`; throws with errno/syscall. */
+  connectUnix(path: string): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
