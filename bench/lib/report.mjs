@@ -1,0 +1,325 @@
+// Writes docs/benchmarks.md from the figures' results.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { COUNTS, INITS, QUICK } from "./config.mjs";
+import { fmtInt, fmtKiB, fmtNs, fmtRatio, ratio } from "./stats.mjs";
+
+const cell = (value) =>
+  String(value ?? "")
+    .replaceAll("|", "\\|")
+    .replaceAll("\n", " ");
+
+function table(columns, rows) {
+  return [
+    `| ${columns.map(cell).join(" | ")} |`,
+    `| ${columns.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
+  ].join("\n");
+}
+
+/** One line per figure: every init's headline number and hookinit ÷ tini. */
+function summaryTable(byId) {
+  const rows = [];
+  const perInit = (label, values, format) => {
+    const tini = values.tini;
+    rows.push([
+      label,
+      ...INITS.map((init) => format(values[init])),
+      fmtRatio(ratio(values.hookinit, tini)),
+    ]);
+  };
+  const pick = (metrics, key) =>
+    Object.fromEntries(INITS.map((init) => [init, metrics?.[init]?.[key]]));
+  const f1 = byId[1]?.metrics;
+  if (f1) {
+    perInit("1. start to program, PID 1 (median)", pick(f1.pid1, "median"), fmtNs);
+    perInit("1. start to program, plain child (median)", pick(f1.child, "median"), fmtNs);
+  }
+  const f2 = byId[2]?.metrics;
+  if (f2) {
+    for (const signal of ["SIGUSR1", "SIGUSR2"]) {
+      for (const stat of ["median", "p99"]) {
+        const values = Object.fromEntries(
+          INITS.map((init) => [init, f2[`${init}/${signal}`]?.[stat]]),
+        );
+        const notForwarded = INITS.filter((init) => f2[`${init}/${signal}`]?.gaveUp !== undefined);
+        rows.push([
+          `2. ${signal} forwarding (${stat})`,
+          ...INITS.map((init) =>
+            notForwarded.includes(init) ? "not forwarded" : fmtNs(values[init]),
+          ),
+          fmtRatio(ratio(values.hookinit, values.tini)),
+        ]);
+      }
+    }
+  }
+  const f3 = byId[3]?.metrics;
+  if (f3) {
+    perInit("3. stop latency (median)", pick(f3, "median"), fmtNs);
+    perInit("3. stop latency (p99)", pick(f3, "p99"), fmtNs);
+  }
+  const f4 = byId[4]?.metrics;
+  if (f4) {
+    perInit(
+      `4. ${fmtInt(COUNTS.orphans)} orphans: until none left (median)`,
+      Object.fromEntries(INITS.map((init) => [init, f4[init]?.total?.median])),
+      fmtNs,
+    );
+    perInit("4. peak zombies (max over runs)", pick(f4, "peakZombies"), fmtInt);
+  }
+  const f5 = byId[5]?.metrics;
+  if (f5) {
+    const mem = (key) => Object.fromEntries(INITS.map((init) => [init, f5[init]?.[key]?.median]));
+    perInit("5. idle RssAnon (median)", mem("rssAnon"), fmtKiB);
+    perInit("5. idle VmRSS (median)", mem("vmRss"), fmtKiB);
+  }
+  const hookOnly = (label, text) => rows.push([label, "n/a", "n/a", "n/a", text, "n/a"]);
+  const f6 = byId[6]?.metrics;
+  if (f6) {
+    hookOnly(
+      "6. hook round trip, fresh preStop (median / p99)",
+      `${fmtNs(f6.fresh.median)} / ${fmtNs(f6.fresh.p99)}`,
+    );
+    hookOnly(
+      "6. hook round trip, joined postStart (median / p99)",
+      `${fmtNs(f6.joined.median)} / ${fmtNs(f6.joined.p99)}`,
+    );
+    hookOnly(
+      "6. `hookinit --version` / `node -e 0` (median)",
+      `${fmtNs(f6.version.median)} / ${fmtNs(f6.node.median)}`,
+    );
+  }
+  const f7 = byId[7]?.metrics;
+  if (f7) {
+    hookOnly(
+      `7. ${f7.callers} concurrent preStop calls: total (median), failures`,
+      `${fmtNs(f7.fresh.median)}, ${f7.fresh.failures} failed`,
+    );
+    hookOnly(
+      `7. ${f7.callers} concurrent postStart calls: total (median), failures`,
+      `${fmtNs(f7.joined.median)}, ${f7.joined.failures} failed`,
+    );
+  }
+  const f8 = byId[8]?.metrics;
+  if (f8) {
+    for (const hook of ["postStart", "preStop"]) {
+      const m = f8[hook];
+      if (!m) continue;
+      hookOnly(
+        `8. hook output, ${hook} (lines/s median; lost; order)`,
+        `${fmtInt(m.linesPerSecond.median)}/s; ${fmtInt(m.lost)} lost; ${m.inOrder ? "in order" : "out of order"}`,
+      );
+    }
+  }
+  return table(["figure", ...INITS, "hookinit ÷ tini"], rows);
+}
+
+/** The issue's targets next to what this run reached. */
+function targetsTable(byId) {
+  const rows = [];
+  const verdict = (ok) => (ok === undefined ? "not measured" : ok ? "met" : "**missed**");
+  const f1 = byId[1]?.metrics;
+  if (f1) {
+    for (const [mode, label] of [
+      ["pid1", "PID 1"],
+      ["child", "plain child"],
+    ]) {
+      const r = ratio(f1[mode].hookinit.median, f1.nodeE0.median);
+      rows.push([
+        `start to program (${label}) ≤ 1.0 × \`node -e 0\``,
+        `${fmtNs(f1[mode].hookinit.median)} vs ${fmtNs(f1.nodeE0.median)}: ${fmtRatio(r)}`,
+        verdict(r === undefined ? undefined : r <= 1.0),
+      ]);
+    }
+  }
+  const f5 = byId[5]?.metrics;
+  if (f5) {
+    const node = f5["idle node"].rssAnon.median;
+    for (const [key, label] of [
+      ["hookinit", "no --config"],
+      ["hookinit+preStop", "preStop configured"],
+      ["hookinit+postStart", "after a postStart ran"],
+    ]) {
+      const r = ratio(f5[key].rssAnon.median, node);
+      rows.push([
+        `idle RssAnon (${label}) ≤ 1.25 × idle node`,
+        `${fmtKiB(f5[key].rssAnon.median)} vs ${fmtKiB(node)}: ${fmtRatio(r)}`,
+        verdict(r === undefined ? undefined : r <= 1.25),
+      ]);
+    }
+  }
+  const f2 = byId[2]?.metrics;
+  if (f2) {
+    for (const signal of ["SIGUSR1", "SIGUSR2"]) {
+      const m = f2[`hookinit/${signal}`];
+      const forwarded = m.gaveUp === undefined && m.lost === 0;
+      rows.push([
+        `signal forwarding p99 < 1 ms (${signal}${signal === "SIGUSR2" ? ", supplementary" : ""})`,
+        forwarded
+          ? fmtNs(m.p99)
+          : m.gaveUp !== undefined
+            ? "not forwarded at all"
+            : `${fmtNs(m.p99)}, ${m.lost} lost`,
+        verdict(forwarded && m.p99 < 1e6),
+      ]);
+    }
+  }
+  const f4 = byId[4]?.metrics;
+  if (f4) {
+    const m = f4.hookinit;
+    rows.push([
+      "peak zombies < 1% of orphans made",
+      `${fmtInt(m.peakZombies)} of ${fmtInt(m.orphans)} (${((100 * m.peakZombies) / m.orphans).toFixed(2)}%)`,
+      verdict(m.peakZombies < m.orphans / 100 && m.left === 0),
+    ]);
+  }
+  const f6 = byId[6]?.metrics;
+  if (f6) {
+    for (const [key, label] of [
+      ["fresh", "fresh preStop, runs the handler"],
+      ["joined", "joined postStart, no handler"],
+    ]) {
+      const r = ratio(f6[key].median, f6.version.median);
+      rows.push([
+        `hook round trip ≤ 1.1 × \`hookinit --version\` (${label})`,
+        `${fmtNs(f6[key].median)} vs ${fmtNs(f6.version.median)}: ${fmtRatio(r)}`,
+        verdict(r === undefined ? undefined : r <= 1.1),
+      ]);
+    }
+  }
+  const f8 = byId[8]?.metrics;
+  if (f8) {
+    for (const hook of ["postStart", "preStop"]) {
+      const m = f8[hook];
+      if (!m) continue;
+      rows.push([
+        `hook output ≥ 200,000 lines/s, nothing lost (${hook})`,
+        `${fmtInt(m.linesPerSecond.median)} lines/s, ${fmtInt(m.lost)} lost, ${m.inOrder ? "order kept" : "order broken"}`,
+        verdict(m.linesPerSecond.median >= 200_000 && m.lost === 0 && m.inOrder),
+      ]);
+    }
+  }
+  return table(["target (issue 5)", "reached in this run", "verdict"], rows);
+}
+
+export function writeReport(path, { machine, figures, skipped, durationS }) {
+  const byId = Object.fromEntries(figures.filter((f) => !f.error).map((f) => [f.id, f]));
+  const load = (l) => l.map((x) => x.toFixed(2)).join(" ");
+  const out = [];
+  out.push("# Benchmarks: hookinit next to tini, dumb-init and catatonit");
+  out.push("");
+  out.push(
+    `Written by \`npm run bench\` (\`bench/run.mjs\`) on ${machine.date.slice(0, 10)}, in one run that measured ` +
+      `every init side by side, so each ratio compares numbers taken on the same machine at the same time. ` +
+      `Rerun with \`npm run bench\` (as root: pid namespaces need it; this run took ${Math.ceil(durationS / 60)} ` +
+      `min), or \`BENCH_QUICK=1 npm run bench\` for a smoke run of about a minute with fewer samples. Every ` +
+      `count can be changed with an environment variable (see \`bench/README.md\`).`,
+  );
+  out.push("");
+  out.push(
+    "Times are CLOCK_MONOTONIC differences. Medians and p99s are nearest-rank over the samples; with fewer than " +
+      "100 samples the p99 is simply the largest. The machine is a 2-core VM that was running other work too " +
+      "(see the load average), so single numbers are noisy; the ratios, measured in one interleaved run, are " +
+      "the figures to compare.",
+  );
+  out.push("");
+  out.push("## Machine");
+  out.push("");
+  out.push(
+    table(
+      ["", ""],
+      [
+        ["date", machine.date],
+        [
+          "CPU",
+          `${machine.cpu}${machine.virtualization ? ` (${machine.virtualization} guest)` : ""}`,
+        ],
+        [
+          "cores",
+          `${machine.cores} (logical CPUs ${machine.logicalCpus}, \`nproc\` ${machine.nproc})`,
+        ],
+        ["memory", machine.memory],
+        ["kernel", machine.kernel],
+        ["OS", machine.os],
+        [
+          "load average (1/5/15 min) before / after",
+          `${load(machine.loadBefore)} / ${load(machine.loadAfter)}`,
+        ],
+        [
+          "hookinit",
+          `\`dist/hookinit\` single executable: ${machine.hookinit}${machine.git ? `, git ${machine.git}` : ""}`,
+        ],
+        ["Node of the shipped executable", machine.hookinitNode],
+        [
+          "Node for the `node -e 0` references",
+          `${machine.node} (\`${machine.nodePath.replace(/.*node_modules/, "node_modules")}\`)`,
+        ],
+        ...Object.entries(machine.peers).map(([name, version]) => [name, version]),
+        [
+          "run",
+          `${QUICK ? "BENCH_QUICK=1 (smoke run)" : "full"}; ${Math.round(durationS)} s in all`,
+        ],
+        [
+          "counts",
+          Object.entries(COUNTS)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(", "),
+        ],
+      ],
+    ),
+  );
+  out.push("");
+  if (machine.distStale) {
+    out.push(
+      "**Warning:** `dist/hookinit` was older than the newest file in src/ or native/ when this ran; " +
+        "run `npm run build` and measure again.",
+    );
+    out.push("");
+  }
+  if (skipped.length > 0) {
+    out.push(`Not measured in this run (BENCH_ONLY): figures ${skipped.join(", ")}.`);
+    out.push("");
+  }
+  out.push("## Summary");
+  out.push("");
+  out.push(summaryTable(byId));
+  out.push("");
+  out.push(
+    "tini, dumb-init and catatonit have no lifecycle hooks and no control socket, so figures 6 to 8 are n/a for them.",
+  );
+  out.push("");
+  out.push("## Targets");
+  out.push("");
+  out.push(targetsTable(byId));
+  out.push("");
+  out.push(
+    "The verdicts only compare numbers; nothing in the benchmark fails on them. A ratio within a few percent " +
+      "of its target can land on either side in another run on this noisy machine.",
+  );
+  out.push("");
+  for (const figure of figures) {
+    out.push(`## ${figure.id}. ${figure.title}`);
+    out.push("");
+    if (figure.error) {
+      out.push(`This figure failed in this run: ${figure.error}`);
+      out.push("");
+      continue;
+    }
+    out.push(`Method: ${figure.method}`);
+    out.push("");
+    for (const t of figure.tables) {
+      if (t.caption) {
+        out.push(`${t.caption}:`);
+        out.push("");
+      }
+      out.push(table(t.columns, t.rows));
+      out.push("");
+    }
+    for (const note of figure.notes ?? []) {
+      out.push(note);
+      out.push("");
+    }
+  }
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${out.join("\n").trimEnd()}\n`);
+}
