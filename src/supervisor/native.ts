@@ -23,6 +23,8 @@ export interface NativeHelper {
   unblockSignals(numbers: readonly number[]): boolean;
   /** A blocking unix stream socket connected to `path`; throws with errno/syscall. */
   connectUnix(path: string): number;
+  /** malloc_trim(0): give freed heap pages back to the kernel. */
+  trimMemory(): boolean;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
 }
 
