@@ -202,12 +202,14 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     goto out;
   }
 
-  /* Block every signal across fork, as libuv's uv_spawn does: a signal that
+  /* (sigprocmask, not pthread_sigmask: on Linux both act on the calling
+   * thread, and pthread_sigmask would tie the helper to glibc 2.32.)
+   * Block every signal across fork, as libuv's uv_spawn does: a signal that
    * lands in the child before its handlers are reset would run libuv's
    * handler there and write into the parent's signal pipe. */
   sigset_t all, old;
   sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  sigprocmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
   if (pid == 0) {
     close(report[0]);
@@ -215,7 +217,7 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
                report[1]);
   }
   int fork_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  sigprocmask(SIG_SETMASK, &old, NULL);
   close(report[1]);
 
   if (pid == -1) {
@@ -532,8 +534,8 @@ static napi_value UnblockSignals(napi_env env, napi_callback_info info) {
     CHECK(napi_get_value_int32(env, item, &sig));
     sigaddset(&set, sig);
   }
-  int err = pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-  if (err != 0) return throw_errno(env, "pthread_sigmask", err);
+  int err = sigprocmask(SIG_UNBLOCK, &set, NULL) == -1 ? errno : 0;
+  if (err != 0) return throw_errno(env, "sigprocmask", err);
   napi_value ok;
   CHECK(napi_get_boolean(env, true, &ok));
   return ok;

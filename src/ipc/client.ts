@@ -104,11 +104,16 @@ async function exchange(
   const connectUnix = loadConnect();
   const deadline = Date.now() + CONNECT_PATIENCE_MS;
   for (;;) {
-    const { path, searched } = findSocket(socketPath);
+    const { path, searched, forbidden } = findSocket(socketPath);
     if (path !== undefined) {
       const outcome = tryExchange(connectUnix, path, request, onEvent);
       if (outcome === "done") return;
       if (Date.now() >= deadline) throw new Unreachable(describe(outcome, path));
+    } else if (forbidden !== undefined) {
+      throw new Unreachable(
+        `permission denied on ${forbidden.path}: it belongs to uid ${forbidden.uid} and we are uid ${process.getuid?.()}; ` +
+          `run the hook as the same user as hookinit (the container's user) or as root`,
+      );
     } else if (Date.now() >= deadline) {
       throw new Unreachable(
         `no control socket at ${searched.join(", ")}: is hookinit this container's ENTRYPOINT, ` +

@@ -1,5 +1,5 @@
-import { existsSync, readlinkSync } from "node:fs";
-import { join } from "node:path";
+import { readlinkSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 
 /**
  * Where the control socket lives when --socket/HOOKINIT_SOCKET is not set.
@@ -35,12 +35,29 @@ export function candidateSocketPaths(): string[] {
   return SOCKET_BASES.map((base) => join(base, dir, SOCKET_FILE));
 }
 
-/** For the client: the explicit path, or the first candidate that exists. */
-export function findSocket(explicit: string | undefined): {
+export interface SocketSearch {
   path: string | undefined;
   searched: string[];
-} {
+  /** A candidate we may not look into: it belongs to another user. */
+  forbidden?: { path: string; uid: number };
+}
+
+/** For the client: the explicit path, or the first candidate that exists. */
+export function findSocket(explicit: string | undefined): SocketSearch {
   if (explicit !== undefined) return { path: explicit, searched: [explicit] };
   const searched = candidateSocketPaths();
-  return { path: searched.find((path) => existsSync(path)), searched };
+  let forbidden: SocketSearch["forbidden"];
+  for (const path of searched) {
+    try {
+      statSync(path);
+      return { path, searched };
+    } catch (error) {
+      // The directory is 0700: for another user the socket is invisible, not
+      // missing. Say whose it is instead of "no control socket".
+      if ((error as NodeJS.ErrnoException).code === "EACCES" && forbidden === undefined) {
+        forbidden = { path, uid: statSync(dirname(path), { throwIfNoEntry: false })?.uid ?? -1 };
+      }
+    }
+  }
+  return { path: undefined, searched, ...(forbidden !== undefined && { forbidden }) };
 }

@@ -146,7 +146,10 @@ export class Supervisor {
         {
           type: "output",
           stream: "stderr",
-          line: `hookinit: no ${name} hook is configured; nothing to run`,
+          line:
+            name === "preStop"
+              ? "hookinit: no preStop hook is configured; nothing to run, but the stop sequence has begun: the program gets the stop signal when it reaches hookinit, and SIGKILL when the grace ends"
+              : `hookinit: no ${name} hook is configured; nothing to run`,
         },
       ]);
       return { type: "result", hook: name, exitCode: 0, durationMs: 0 };
