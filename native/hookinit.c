@@ -35,6 +35,13 @@
 #include <termios.h>
 #include <unistd.h>
 
+/*
+ * glibc 2.34 moved pthread_create into libc under a new symbol version; bind
+ * to the old one, which every glibc since 2.2.5 provides (from libpthread,
+ * which Node links), so the helper keeps Node's own floor of glibc 2.28.
+ */
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
+
 #define CHECK(call)                                                            \
   do {                                                                         \
     if ((call) != napi_ok) {                                                   \
@@ -390,6 +397,189 @@ static napi_value Reap(napi_env env, napi_callback_info info) {
   return list.array;
 }
 
+
+/* ---- the reaper thread --------------------------------------------------- */
+
+/*
+ * A thread that blocks in waitid() and reaps each zombie the moment the kernel
+ * reports it, without waking the event loop: an orphan storm is reaped as
+ * fast as tini does it, instead of one SIGCHLD callback at a time.
+ *
+ * It never takes libuv's children (hook handlers): their pids are in `owned`,
+ * and while JS is inside a spawn (holdReaper .. releaseReaper, around execa's
+ * synchronous fork) it takes nobody, because a just-forked child that exits at
+ * once could otherwise be reaped before JS has recorded its pid. A libuv
+ * zombie at the head of the list is left to libuv; we look again in 1 ms.
+ *
+ * The program's exit goes to JS through a thread-safe function; orphans are
+ * only counted.
+ */
+static pthread_mutex_t reaper_lock = PTHREAD_MUTEX_INITIALIZER;
+static int32_t *reaper_owned = NULL;
+static size_t reaper_owned_count = 0;
+static int reaper_holds = 0;
+static pid_t reaper_watched = 0;
+static unsigned long reaper_orphans = 0;
+static napi_threadsafe_function reaper_tsfn = NULL;
+
+typedef struct {
+  pid_t pid;
+  int status;
+} exit_report;
+
+static bool reaper_skips(pid_t pid) {
+  if (reaper_holds > 0) return true;
+  for (size_t i = 0; i < reaper_owned_count; i++)
+    if (reaper_owned[i] == pid) return true;
+  return false;
+}
+
+static void *reaper_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL); /* signals are the main thread's business */
+  for (;;) {
+    siginfo_t peek;
+    memset(&peek, 0, sizeof peek);
+    if (waitid(P_ALL, 0, &peek, WEXITED | WNOWAIT | __WALL) == -1) {
+      if (errno != EINTR) usleep(50 * 1000); /* ECHILD: no children right now */
+      continue;
+    }
+    if (peek.si_pid == 0) continue;
+    pthread_mutex_lock(&reaper_lock);
+    bool skip = reaper_skips(peek.si_pid);
+    int status = 0;
+    pid_t reaped = skip ? 0 : waitpid(peek.si_pid, &status, WNOHANG | __WALL);
+    bool is_program = reaped > 0 && reaped == reaper_watched;
+    if (reaped > 0 && !is_program) reaper_orphans++;
+    pthread_mutex_unlock(&reaper_lock);
+    if (skip) {
+      usleep(1000);
+      continue;
+    }
+    if (is_program) {
+      exit_report *report = malloc(sizeof *report);
+      if (report != NULL) {
+        report->pid = reaped;
+        report->status = status;
+        if (napi_call_threadsafe_function(reaper_tsfn, report, napi_tsfn_blocking) != napi_ok) free(report);
+      }
+    }
+  }
+  return NULL;
+}
+
+static void deliver_exit(napi_env env, napi_value callback, void *context, void *data) {
+  (void)context;
+  exit_report *report = data;
+  if (env != NULL && callback != NULL) {
+    reap_list list = {env, NULL, 0};
+    if (napi_create_array(env, &list.array) == napi_ok) {
+      record(&list, report->pid, report->status);
+      napi_value entry, undefined;
+      if (napi_get_element(env, list.array, 0, &entry) == napi_ok && napi_get_undefined(env, &undefined) == napi_ok)
+        napi_call_function(env, undefined, callback, 1, &entry, NULL);
+    }
+  }
+  free(report);
+}
+
+/* startReaper(programPid, onProgramExit({pid, code, signal})) */
+static napi_value StartReaper(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  int32_t pid = 0;
+  if (argc < 2 || napi_get_value_int32(env, args[0], &pid) != napi_ok) {
+    napi_throw_type_error(env, NULL, "startReaper(programPid, onProgramExit)");
+    return NULL;
+  }
+  if (reaper_tsfn != NULL) {
+    napi_throw_error(env, NULL, "the reaper thread is already running");
+    return NULL;
+  }
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "hookinit reaper", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_threadsafe_function(env, args[1], NULL, name, 0, 1, NULL, NULL, NULL, deliver_exit,
+                                        &reaper_tsfn));
+  /* The thread must not keep the process alive: hookinit decides when to exit. */
+  CHECK(napi_unref_threadsafe_function(env, reaper_tsfn));
+  pthread_mutex_lock(&reaper_lock);
+  reaper_watched = pid;
+  pthread_mutex_unlock(&reaper_lock);
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&thread, &attr, reaper_main, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) return throw_errno(env, "pthread_create", err);
+  napi_value ok;
+  CHECK(napi_get_boolean(env, true, &ok));
+  return ok;
+}
+
+/* setOwned(pids: Int32Array): libuv's children, never to be reaped by us. */
+static napi_value SetOwned(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  napi_typedarray_type type;
+  size_t count = 0;
+  void *data = NULL;
+  bool is_typed = false;
+  if (argc < 1 || napi_is_typedarray(env, args[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, args[0], &type, &count, &data, NULL, NULL) != napi_ok ||
+      type != napi_int32_array) {
+    napi_throw_type_error(env, NULL, "setOwned(pids: Int32Array)");
+    return NULL;
+  }
+  int32_t *copy = count == 0 ? NULL : malloc(count * sizeof(int32_t));
+  if (count > 0 && copy == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (count > 0) memcpy(copy, data, count * sizeof(int32_t));
+  pthread_mutex_lock(&reaper_lock);
+  int32_t *old = reaper_owned;
+  reaper_owned = copy;
+  reaper_owned_count = count;
+  pthread_mutex_unlock(&reaper_lock);
+  free(old);
+  return NULL;
+}
+
+static napi_value HoldReaper(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  pthread_mutex_lock(&reaper_lock);
+  reaper_holds++;
+  pthread_mutex_unlock(&reaper_lock);
+  return NULL;
+}
+
+static napi_value ReleaseReaper(napi_env env, napi_callback_info info) {
+  (void)env;
+  (void)info;
+  pthread_mutex_lock(&reaper_lock);
+  if (reaper_holds > 0) reaper_holds--;
+  pthread_mutex_unlock(&reaper_lock);
+  return NULL;
+}
+
+/* takeReapedOrphans(): orphans the thread reaped since the last call. */
+static napi_value TakeReapedOrphans(napi_env env, napi_callback_info info) {
+  (void)info;
+  pthread_mutex_lock(&reaper_lock);
+  unsigned long count = reaper_orphans;
+  reaper_orphans = 0;
+  pthread_mutex_unlock(&reaper_lock);
+  napi_value result;
+  CHECK(napi_create_double(env, (double)count, &result));
+  return result;
+}
+
 /* ---- misc -------------------------------------------------------------- */
 
 static napi_value SetSubreaper(napi_env env, napi_callback_info info) {
@@ -600,6 +790,11 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"unblockSignals", NULL, UnblockSignals, NULL, NULL, NULL, napi_default, NULL},
       {"connectUnix", NULL, ConnectUnix, NULL, NULL, NULL, napi_default, NULL},
       {"trimMemory", NULL, TrimMemory, NULL, NULL, NULL, napi_default, NULL},
+      {"startReaper", NULL, StartReaper, NULL, NULL, NULL, napi_default, NULL},
+      {"setOwned", NULL, SetOwned, NULL, NULL, NULL, napi_default, NULL},
+      {"holdReaper", NULL, HoldReaper, NULL, NULL, NULL, napi_default, NULL},
+      {"releaseReaper", NULL, ReleaseReaper, NULL, NULL, NULL, napi_default, NULL},
+      {"takeReapedOrphans", NULL, TakeReapedOrphans, NULL, NULL, NULL, napi_default, NULL},
       {"peerCredentials", NULL, PeerCredentials, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

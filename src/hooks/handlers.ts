@@ -14,8 +14,11 @@ export interface HandlerContext {
   output(stream: OutputStream, lines: readonly Line[]): boolean;
   /** Resolves when the consumers have drained. */
   drained(): Promise<void>;
-  /** libuv spawned this pid: the reaper must leave it to libuv. */
-  spawned(pid: number): void;
+  /**
+   * Runs a libuv spawn (`start` forks synchronously) so that the reaper
+   * leaves the child to libuv, even if it exits at once.
+   */
+  spawn<T extends { pid?: number | undefined }>(start: () => T): T;
   exited(pid: number): void;
 }
 
@@ -70,19 +73,20 @@ async function runExec(
 ): Promise<HandlerResult> {
   const { execa } = await import("execa");
   const [file = "", ...args] = command;
-  const subprocess = execa(file, args, {
-    stdin: "ignore",
-    buffer: false,
-    encoding: "buffer",
-    detached: true,
-    // A supervisor decides itself when to kill: execa's defaults would
-    // SIGKILL 5 s after any kill() and kill handlers when we exit.
-    cleanup: false,
-    forceKillAfterDelay: false,
-    reject: false,
-  });
+  const subprocess = context.spawn(() =>
+    execa(file, args, {
+      stdin: "ignore",
+      buffer: false,
+      encoding: "buffer",
+      detached: true,
+      // A supervisor decides itself when to kill: execa's defaults would
+      // SIGKILL 5 s after any kill() and kill handlers when we exit.
+      cleanup: false,
+      forceKillAfterDelay: false,
+      reject: false,
+    }),
+  );
   const pid = subprocess.pid;
-  if (pid !== undefined) context.spawned(pid);
 
   const onAbort = () => {
     if (pid === undefined) return;

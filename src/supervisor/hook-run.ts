@@ -1,5 +1,10 @@
 import type { Hook, HookName } from "../hooks/config.js";
-import { type AbortReason, type OutputStream, runHandler } from "../hooks/handlers.js";
+import {
+  type AbortReason,
+  type HandlerContext,
+  type OutputStream,
+  runHandler,
+} from "../hooks/handlers.js";
 import type { Line } from "../hooks/lines.js";
 import type { OutputEvent, ResultEvent } from "../ipc/protocol.js";
 import type { LogOutput } from "../log/logger.js";
@@ -20,7 +25,7 @@ export interface HookRunDeps {
   log: LogOutput;
   /** Aborted with "grace" when the grace budget is spent. */
   grace: AbortSignal;
-  spawned(pid: number): void;
+  spawn: HandlerContext["spawn"];
   exited(pid: number): void;
 }
 
@@ -93,7 +98,7 @@ export class HookRun {
         signal: controller.signal,
         output: (stream, lines) => this.emit(stream, lines),
         drained: () => this.drained(),
-        spawned: this.deps.spawned,
+        spawn: this.deps.spawn,
         exited: this.deps.exited,
       }));
     } catch (thrown) {

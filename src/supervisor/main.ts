@@ -89,7 +89,8 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const reaper = new Reaper(native);
   const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
   reaper.watch(pid, (child) => supervisor.onProgramExit(child));
-  reaper.start();
+  const reaping = reaper.start(pid);
+  if (reaping !== "thread") log.warn("no reaper thread: reaping from the event loop on SIGCHLD");
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
   deliver = (signal) => supervisor.onSignal(signal);
   for (const signal of early) deliver(signal);

@@ -14,6 +14,14 @@ export interface NativeHelper {
   /** Reaps every zombie child whose pid is not in `owned`. */
   reap(owned: Int32Array): ReapedChild[];
   setSubreaper(): boolean;
+  /** Starts the reaper thread; the program's exit comes back through `onProgramExit`. */
+  startReaper(programPid: number, onProgramExit: (child: ReapedChild) => void): boolean;
+  /** libuv's children: the reaper thread leaves them alone. */
+  setOwned(pids: Int32Array): void;
+  /** While held (around a libuv spawn), the reaper thread reaps nobody. */
+  holdReaper(): void;
+  releaseReaper(): void;
+  takeReapedOrphans(): number;
   /** Lets real faults crash hookinit while kill(2)-sent ones are forwarded. */
   guardFaultSignals(): boolean;
   /** SIG_IGN for SIGTTIN and SIGTTOU (we are in the background on a terminal). */

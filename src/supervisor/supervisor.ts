@@ -84,7 +84,7 @@ export class Supervisor {
     private readonly policy: StopPolicy,
     private readonly hooks: HookConfig,
     private readonly output: LogOutput,
-    private readonly reaper: Pick<Reaper, "sweep" | "own" | "disown">,
+    private readonly reaper: Pick<Reaper, "sweep" | "spawning" | "disown">,
     private readonly kill: (target: number, signal: SignalName | 0) => void = (target, signal) =>
       process.kill(target, signal),
   ) {}
@@ -225,7 +225,7 @@ export class Supervisor {
     const run = new HookRun(hook, trigger, {
       log: this.output,
       grace: this.grace.signal,
-      spawned: (pid) => this.reaper.own(pid),
+      spawn: (start) => this.reaper.spawning(start),
       exited: (pid) => this.reaper.disown(pid),
     });
     this.runs.set(name, run);

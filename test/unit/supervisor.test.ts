@@ -40,7 +40,11 @@ const sleep = (seconds: number): Handler => ({ type: "sleep", seconds });
 
 function makeSupervisor(hooks: HookConfig, graceSeconds = 30) {
   const system = fakeSystem();
-  const reaper = { sweep: vi.fn(), own: vi.fn(), disown: vi.fn() };
+  const reaper = {
+    sweep: vi.fn(),
+    disown: vi.fn(),
+    spawning: <T>(start: () => T): T => start(),
+  };
   const supervisor = new Supervisor(
     PID,
     { graceSeconds, stopSignal: "SIGTERM", rewrites: new Map(), singleChild: false },
