@@ -89,7 +89,13 @@ export function show(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value === null) return "an empty value (null)";
   if (typeof value === "number" || typeof value === "boolean") return String(value);
-  const json = clip(JSON.stringify(value) ?? String(value));
+  let json: string;
+  try {
+    json = clip(JSON.stringify(value) ?? String(value));
+  } catch {
+    // A YAML alias can make a value contain itself (`&c [a, *c]`).
+    json = "that contains itself (a YAML alias loop)";
+  }
   if (Array.isArray(value)) return `a list ${json}`;
   if (typeof value === "object") return `a mapping ${json}`;
   return json;

@@ -56,6 +56,11 @@ export class ControlServer {
       try {
         await prepareSocketPath(path, explicit !== undefined);
         const server = await listenOn(path, handlers, log);
+        if (problems.length > 0)
+          log.warn(
+            { socket: path, skipped: problems },
+            "control socket: first choices were unusable",
+          );
         return new ControlServer(server, path, log, explicit === undefined);
       } catch (error) {
         problems.push(`${path}: ${(error as Error).message}`);
@@ -83,11 +88,8 @@ export class ControlServer {
  */
 async function prepareSocketPath(path: string, explicit: boolean): Promise<void> {
   const dir = dirname(path);
-  try {
-    mkdirSync(dir, { mode: 0o700, recursive: explicit });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-  }
+  if (explicit) makeDirectories(dir);
+  else makeDirectory(dir);
   const dirStat = lstatSync(dir);
   const uid = process.getuid?.() ?? 0;
   if (dirStat.isSymbolicLink()) throw new Error(`${dir} is a symlink; refusing to use it`);
@@ -111,6 +113,31 @@ async function prepareSocketPath(path: string, explicit: boolean): Promise<void>
   if (await somebodyListens(path))
     throw new Error(`another hookinit is already listening on ${path}`);
   unlinkSync(path); // Stale: left by a run that crashed.
+}
+
+/** mkdir 0700; an existing directory is fine. */
+function makeDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  }
+}
+
+/**
+ * mkdir -p with 0700 for what it creates. Not Node's recursive mkdir: that
+ * loops forever where the kernel answers ENOENT under an existing parent, as
+ * /proc does, and PID 1 would hang before the program starts.
+ */
+function makeDirectories(dir: string): void {
+  try {
+    makeDirectory(dir);
+  } catch (error) {
+    const parent = dirname(dir);
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT" || parent === dir) throw error;
+    makeDirectories(parent);
+    makeDirectory(dir); // ENOENT again: the parent cannot hold it; give up.
+  }
 }
 
 function somebodyListens(path: string): Promise<boolean> {
@@ -176,11 +203,12 @@ function serve(socket: Socket, handlers: ControlHandlers, log: Logger): void {
     if (answered) return;
     buffered += chunk;
     const newline = buffered.indexOf("\n");
-    if (newline === -1) {
-      if (Buffer.byteLength(buffered) > MAX_REQUEST_BYTES)
-        badRequest(`request over ${MAX_REQUEST_BYTES} bytes`);
+    const request = newline === -1 ? buffered : buffered.slice(0, newline);
+    if (Buffer.byteLength(request) > MAX_REQUEST_BYTES) {
+      badRequest(`request over ${MAX_REQUEST_BYTES} bytes`);
       return;
     }
+    if (newline === -1) return;
     answered = true;
     socket.setTimeout(0);
     void answer(buffered.slice(0, newline), socket, handlers, reply, log);
