@@ -29,7 +29,7 @@ const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 // Warnings go to our log (process.on("warning")), never through
 // process.stderr, which would make the stderr pipe we share with the program
 // non-blocking.
-export const EXEC_ARGV = ["--disable-sigusr1", "--no-warnings"];
+export const EXEC_ARGV = ["--disable-sigusr1", "--no-warnings", "--max-semi-space-size=1"];
 
 function run(cmd, args, options = {}) {
   execFileSync(cmd, args, { stdio: "inherit", cwd: root, ...options });
