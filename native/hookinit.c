@@ -443,7 +443,9 @@ static void *reaper_main(void *arg) {
     siginfo_t peek;
     memset(&peek, 0, sizeof peek);
     if (waitid(P_ALL, 0, &peek, WEXITED | WNOWAIT | __WALL) == -1) {
-      if (errno != EINTR) usleep(50 * 1000); /* ECHILD: no children right now */
+      /* ECHILD: no children at all right now (before the program, or after
+       * it when only orphans' parents remain); look again soon. */
+      if (errno != EINTR) usleep(10 * 1000);
       continue;
     }
     if (peek.si_pid == 0) continue;

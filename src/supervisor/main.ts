@@ -2,7 +2,7 @@ import type { Socket } from "node:net";
 import type { SuperviseOptions } from "../cli/options.js";
 import type { HookConfig } from "../hooks/config.js";
 import { createLogOutput } from "../log/logger.js";
-import { loadNativeHelper, type NativeHelper } from "./native.js";
+import { loadNativeHelper, type NativeHelper, type ReapedChild } from "./native.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
 import { FORWARDED_SIGNALS, parseSignal, type SignalName, signalNumber } from "./signals.js";
@@ -55,6 +55,17 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
 
   const pid = spawnProgram(native, options.command, process.env, onTerminal);
 
+  // Reap from this instant: a program that starts an orphan storm right away
+  // must not pile up zombies while the rest of start-up (pino, the config's
+  // hooks, the socket) happens. Its own exit waits for the supervisor.
+  const reaper = new Reaper(native);
+  let earlyExit: ReapedChild | undefined;
+  let onProgramExit = (child: ReapedChild) => {
+    earlyExit = child;
+  };
+  reaper.watch(pid, (child) => onProgramExit(child));
+  const reaping = reaper.start(pid);
+
   // Everything below runs after the program started: no fatal exits now.
   const output = await createLogOutput(options.logLevel, options.logFormat);
   const log = output.logger;
@@ -86,15 +97,14 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     );
   }
 
-  const reaper = new Reaper(native);
-  const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
-  reaper.watch(pid, (child) => supervisor.onProgramExit(child));
-  const reaping = reaper.start(pid);
   if (reaping !== "thread") log.warn("no reaper thread: reaping from the event loop on SIGCHLD");
+  const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
   deliver = (signal) => supervisor.onSignal(signal);
   for (const signal of early) deliver(signal);
   supervisor.start();
+  onProgramExit = (child) => supervisor.onProgramExit(child);
+  if (earlyExit !== undefined) onProgramExit(earlyExit);
 
   // The control socket: `hookinit hook|status|ready` from exec handlers.
   // Without it hooks still run on signals, so a failure here is logged, not fatal.
