@@ -18,7 +18,7 @@ import { candidateSocketPaths } from "./socket-path.js";
 /** What the supervisor answers requests with. */
 export interface ControlHandlers {
   /** Joins (or starts) a run of the hook; throws ProtocolError to refuse. */
-  hook(name: HookName, trigger: string, subscriber: OutputSubscriber): Promise<ResultEvent>;
+  hook(name: HookName, subscriber: OutputSubscriber): Promise<ResultEvent>;
   status(): Status;
   /** Who may call: the peer's uid. */
   allowed(peerUid: number | undefined): boolean;
@@ -255,7 +255,7 @@ async function answer(
               socket.once("close", resolve);
             }),
     };
-    reply(await handlers.hook(request.hook, "client", subscriber));
+    reply(await handlers.hook(request.hook, subscriber));
   } catch (error) {
     if (error instanceof ProtocolError) {
       log.debug({ code: error.code, message: error.message }, "control socket: request refused");

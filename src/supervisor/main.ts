@@ -66,11 +66,11 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   reaper.watch(pid, (child) => onProgramExit(child));
   const reaping = reaper.start(pid);
 
-  // Everything below runs after the program started: no fatal exits now.
+  // The program runs: from here on there are no fatal exits. An internal
+  // error is reported and we carry on; the report itself must never throw,
+  // or Node would treat it as fatal after all.
   const output = await createLogOutput(options.logLevel, options.logFormat);
   const log = output.logger;
-  // No fatal exit once the program runs: report and carry on. The report
-  // itself must never throw, or Node would treat it as fatal after all.
   const carryOn = (error: unknown) => {
     try {
       log.error({ err: error }, "internal error (continuing)");
@@ -113,7 +113,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const server = await ControlServer.listen(
     options.socket,
     {
-      hook: (name, _trigger, subscriber) => supervisor.callHook(name, subscriber),
+      hook: (name, subscriber) => supervisor.callHook(name, subscriber),
       status: () => supervisor.status(),
       peerUid: (socket) => peerUid(native, socket),
       // Only our own uid or root (SO_PEERCRED); the 0700 directory already
