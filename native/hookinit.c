@@ -64,6 +64,13 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   return NULL;
 }
 
+/* The JS value `true`, what the helpers that only succeed or throw return. */
+static napi_value js_true(napi_env env) {
+  napi_value value = NULL;
+  napi_get_boolean(env, true, &value);
+  return value;
+}
+
 /* Copies a JS string into a fresh malloc'd C string (NULL on failure). */
 static char *dup_string(napi_env env, napi_value value) {
   size_t len = 0;
@@ -517,9 +524,7 @@ static napi_value StartReaper(napi_env env, napi_callback_info info) {
   int err = pthread_create(&thread, &attr, reaper_main, NULL);
   pthread_attr_destroy(&attr);
   if (err != 0) return throw_errno(env, "pthread_create", err);
-  napi_value ok;
-  CHECK(napi_get_boolean(env, true, &ok));
-  return ok;
+  return js_true(env);
 }
 
 /* setOwned(pids: Int32Array): libuv's children, never to be reaped by us. */
@@ -588,9 +593,7 @@ static napi_value SetSubreaper(napi_env env, napi_callback_info info) {
   (void)info;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1)
     return throw_errno(env, "prctl(PR_SET_CHILD_SUBREAPER)", errno);
-  napi_value ok;
-  CHECK(napi_get_boolean(env, true, &ok));
-  return ok;
+  return js_true(env);
 }
 
 /* peerCredentials(fd) -> { pid, uid, gid } */
@@ -670,9 +673,7 @@ static napi_value GuardFaultSignals(napi_env env, napi_callback_info info) {
         sigaction(fault_signals[i], &guard, NULL) == -1)
       return throw_errno(env, "sigaction", errno);
   }
-  napi_value ok;
-  CHECK(napi_get_boolean(env, true, &ok));
-  return ok;
+  return js_true(env);
 }
 
 /*
@@ -685,9 +686,7 @@ static napi_value IgnoreTerminalStops(napi_env env, napi_callback_info info) {
   (void)info;
   signal(SIGTTIN, SIG_IGN);
   signal(SIGTTOU, SIG_IGN);
-  napi_value ok;
-  CHECK(napi_get_boolean(env, true, &ok));
-  return ok;
+  return js_true(env);
 }
 
 /* isatty(fd): node:tty would load net and the stream machinery before the
@@ -728,9 +727,7 @@ static napi_value UnblockSignals(napi_env env, napi_callback_info info) {
   }
   int err = sigprocmask(SIG_UNBLOCK, &set, NULL) == -1 ? errno : 0;
   if (err != 0) return throw_errno(env, "sigprocmask", err);
-  napi_value ok;
-  CHECK(napi_get_boolean(env, true, &ok));
-  return ok;
+  return js_true(env);
 }
 
 /*

@@ -19,7 +19,17 @@ import { connect } from "node:net";
 import { dirname } from "node:path";
 import { afterEach } from "vitest";
 import { findHookinit, processTree } from "./helpers.js";
-import { cleanEnv, HOOKINIT, type LogRecord, sleep, WAIT_MS, waitFor } from "./hook-helpers.js";
+import {
+  cleanEnv,
+  HOOKINIT,
+  hookinitRecord,
+  LineReader,
+  type LogRecord,
+  sleep,
+  WAIT_MS,
+  waitFor,
+  waitForItem,
+} from "./hook-helpers.js";
 
 export { HOOKINIT };
 
@@ -185,7 +195,7 @@ export class Supervised {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Socket directories to remove at the end (default paths live in the host's /dev/shm). */
   readonly cleanup: string[] = [];
-  private partial = "";
+  private readonly reader = new LineReader((line) => this.pushLine(line));
   private hostPidCache: number | undefined;
 
   constructor(
@@ -197,14 +207,13 @@ export class Supervised {
       env: cleanEnv(options.env),
       stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     });
-    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => this.onStdout(chunk));
+    this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => this.reader.push(chunk));
     this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
       this.stderr += chunk;
     });
     this.exited = new Promise((resolve) => {
       this.child.once("close", (code, signal) => {
-        if (this.partial !== "") this.pushLine(this.partial);
-        this.partial = "";
+        this.reader.end();
         this.exit = { code, signal };
         started.delete(this);
         this.removeSocketDirs();
@@ -214,30 +223,9 @@ export class Supervised {
     started.add(this);
   }
 
-  private onStdout(chunk: string): void {
-    const text = this.partial + chunk;
-    let start = 0;
-    for (;;) {
-      const newline = text.indexOf("\n", start);
-      if (newline === -1) break;
-      this.pushLine(text.slice(start, newline));
-      start = newline + 1;
-    }
-    this.partial = text.slice(start);
-  }
-
   private pushLine(line: string): void {
     this.lineCount++;
-    let record: LogRecord | undefined;
-    if (line.startsWith('{"level"')) {
-      try {
-        const value = JSON.parse(line) as LogRecord;
-        if (value !== null && typeof value === "object" && value.name === "hookinit")
-          record = value;
-      } catch {
-        // The program's own output.
-      }
-    }
+    const record = hookinitRecord(line);
     this.options.onLine?.(line, record);
     if (this.options.keepLines === false) {
       // Keep hookinit's own events (not hook output) so waitForLog still works.
@@ -266,39 +254,11 @@ export class Supervised {
   }
 
   waitForLog(match: (record: LogRecord) => boolean, timeoutMs = WAIT_MS): Promise<LogRecord> {
-    let checked = 0;
-    return waitFor(
-      "a log record",
-      () => {
-        for (; checked < this.records.length; checked++) {
-          const record = this.records[checked] as LogRecord;
-          if (match(record)) return record;
-        }
-        if (this.exit !== undefined) {
-          throw new Error(`exited before the log record came: ${this.describe()}`);
-        }
-        return undefined;
-      },
-      timeoutMs,
-      () => this.describe(),
-    );
+    return waitForItem("a log record", this.records, match, this, timeoutMs);
   }
 
   waitForLine(match: (line: string) => boolean, timeoutMs = WAIT_MS): Promise<string> {
-    let checked = 0;
-    return waitFor(
-      "a line on stdout",
-      () => {
-        for (; checked < this.lines.length; checked++) {
-          const line = this.lines[checked] as string;
-          if (match(line)) return line;
-        }
-        if (this.exit !== undefined) throw new Error(`exited first: ${this.describe()}`);
-        return undefined;
-      },
-      timeoutMs,
-      () => this.describe(),
-    );
+    return waitForItem("a line on stdout", this.lines, match, this, timeoutMs);
   }
 
   /** Waits for "control socket ready"; returns the socket path. */
@@ -344,7 +304,7 @@ export class Supervised {
 
   describe(): string {
     const tail = this.lines.slice(-30).join("\n");
-    return `argv: ${JSON.stringify(this.argv)}\nexit: ${JSON.stringify(this.exit)}\nstdout (${this.lineCount} lines, last 30 kept):\n${tail}${this.partial}\nstderr:\n${this.stderr}`;
+    return `argv: ${JSON.stringify(this.argv)}\nexit: ${JSON.stringify(this.exit)}\nstdout (${this.lineCount} lines, last 30 kept):\n${tail}${this.reader.pending}\nstderr:\n${this.stderr}`;
   }
 }
 

@@ -160,6 +160,79 @@ export interface StartOptions {
   waitReady?: boolean;
 }
 
+/**
+ * Splits a process's stdout into lines as chunks arrive; `end()` hands over
+ * a last line that had no newline.
+ */
+export class LineReader {
+  private partial = "";
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: string): void {
+    const lines = (this.partial + chunk).split("\n");
+    this.partial = lines.pop() ?? "";
+    for (const line of lines) this.onLine(line);
+  }
+
+  end(): void {
+    if (this.partial !== "") this.onLine(this.partial);
+    this.partial = "";
+  }
+
+  /** What came after the last newline so far. */
+  get pending(): string {
+    return this.partial;
+  }
+}
+
+/** The parsed record when `line` is one of hookinit's own JSON log lines. */
+export function hookinitRecord(line: string): LogRecord | undefined {
+  if (!line.startsWith("{")) return undefined;
+  try {
+    const value = JSON.parse(line) as LogRecord;
+    return value !== null && typeof value === "object" && value.name === "hookinit"
+      ? value
+      : undefined;
+  } catch {
+    return undefined; // The program's own output.
+  }
+}
+
+/** A process whose output the waiters below scan. */
+interface Watched {
+  exit: unknown;
+  describe(): string;
+}
+
+/**
+ * Waits until `items` (which keeps growing) holds one that matches, scanning
+ * each item once; fails fast if the process exited first.
+ */
+export function waitForItem<T>(
+  what: string,
+  items: readonly T[],
+  match: (item: T) => boolean,
+  owner: Watched,
+  timeoutMs = WAIT_MS,
+): Promise<T> {
+  let checked = 0;
+  return waitFor(
+    what,
+    () => {
+      for (; checked < items.length; checked++) {
+        const item = items[checked] as T;
+        if (match(item)) return item;
+      }
+      if (owner.exit !== undefined)
+        throw new Error(`exited before ${what} came: ${owner.describe()}`);
+      return undefined;
+    },
+    timeoutMs,
+    () => owner.describe(),
+  );
+}
+
 const running = new Set<Hookinit>();
 
 /** One hookinit as PID 1 of its own pid namespace. */
@@ -175,7 +248,10 @@ export class Hookinit {
   hostPid = 0;
   socketPath = "";
   readonly configFile: string | undefined;
-  private partial = "";
+  private readonly reader = new LineReader((line) => {
+    this.lines.push(line);
+    this.records.push(hookinitRecord(line));
+  });
 
   private constructor(
     readonly unshare: ChildProcess,
@@ -183,15 +259,14 @@ export class Hookinit {
   ) {
     this.configFile = configFile;
     unshare.stdout?.setEncoding("utf8");
-    unshare.stdout?.on("data", (chunk: string) => this.onStdout(chunk));
+    unshare.stdout?.on("data", (chunk: string) => this.reader.push(chunk));
     unshare.stderr?.setEncoding("utf8");
     unshare.stderr?.on("data", (chunk: string) => {
       this.stderr += chunk;
     });
     this.exited = new Promise((resolve) => {
       unshare.once("close", (code, signal) => {
-        if (this.partial !== "") this.pushLine(this.partial);
-        this.partial = "";
+        this.reader.end();
         this.exit = { code, signal };
         running.delete(this);
         this.removeSocketDir();
@@ -232,34 +307,6 @@ export class Hookinit {
     return hookinit;
   }
 
-  private onStdout(chunk: string): void {
-    const text = this.partial + chunk;
-    let start = 0;
-    for (;;) {
-      const newline = text.indexOf("\n", start);
-      if (newline === -1) break;
-      this.pushLine(text.slice(start, newline));
-      start = newline + 1;
-    }
-    this.partial = text.slice(start);
-  }
-
-  private pushLine(line: string): void {
-    this.lines.push(line);
-    let record: LogRecord | undefined;
-    if (line.startsWith("{")) {
-      try {
-        const value = JSON.parse(line) as LogRecord;
-        if (value !== null && typeof value === "object" && value.name === "hookinit") {
-          record = value;
-        }
-      } catch {
-        // The program's own output.
-      }
-    }
-    this.records.push(record);
-  }
-
   /** hookinit's JSON log records, in order. */
   logs(): LogRecord[] {
     return this.records.filter((r): r is LogRecord => r !== undefined);
@@ -286,38 +333,12 @@ export class Hookinit {
   }
 
   waitForLine(match: (line: string) => boolean, timeoutMs = WAIT_MS): Promise<string> {
-    let checked = 0;
-    return waitFor(
-      "a line on hookinit's stdout",
-      () => {
-        for (; checked < this.lines.length; checked++) {
-          const line = this.lines[checked] as string;
-          if (match(line)) return line;
-        }
-        return undefined;
-      },
-      timeoutMs,
-      () => this.describe(),
-    );
+    return waitForItem("a line on hookinit's stdout", this.lines, match, this, timeoutMs);
   }
 
-  waitForLog(match: (record: LogRecord) => boolean, timeoutMs = WAIT_MS): Promise<LogRecord> {
-    let checked = 0;
-    return waitFor(
-      "a log record",
-      () => {
-        for (; checked < this.records.length; checked++) {
-          const record = this.records[checked];
-          if (record !== undefined && match(record)) return record;
-        }
-        if (this.exit !== undefined) {
-          throw new Error(`hookinit exited before the log record came: ${this.describe()}`);
-        }
-        return undefined;
-      },
-      timeoutMs,
-      () => this.describe(),
-    );
+  async waitForLog(match: (record: LogRecord) => boolean, timeoutMs = WAIT_MS): Promise<LogRecord> {
+    const found = (record: LogRecord | undefined) => record !== undefined && match(record);
+    return (await waitForItem("a log record", this.records, found, this, timeoutMs)) as LogRecord;
   }
 
   /** Sends a signal to hookinit (PID 1 inside, hostPid outside). */
@@ -402,7 +423,7 @@ export class Hookinit {
   /** The tail of what hookinit wrote, for failure messages. */
   describe(): string {
     const tail = this.lines.slice(-30).join("\n");
-    return `exit: ${JSON.stringify(this.exit)}\nstdout (last 30 lines):\n${tail}${this.partial}\nstderr:\n${this.stderr}`;
+    return `exit: ${JSON.stringify(this.exit)}\nstdout (last 30 lines):\n${tail}${this.reader.pending}\nstderr:\n${this.stderr}`;
   }
 
   /** The socket's directory is per mount namespace, in the host's /dev/shm: tidy up. */

@@ -109,9 +109,12 @@ async function exchange(
       const outcome = tryExchange(connectUnix, path, request, onEvent);
       if (outcome === "done") return;
       if (Date.now() >= deadline) throw new Unreachable(describe(outcome, path));
-    } else if (forbidden !== undefined) {
+    } else if (forbidden.length > 0) {
+      const places = forbidden
+        .map((place) => `${place.path} belongs to uid ${place.uid}`)
+        .join(", ");
       throw new Unreachable(
-        `permission denied on ${forbidden.path}: it belongs to uid ${forbidden.uid} and we are uid ${process.getuid?.()}; ` +
+        `permission denied: ${places}, and we are uid ${process.getuid?.()}; ` +
           `run the hook as the same user as hookinit (the container's user) or as root`,
       );
     } else if (Date.now() >= deadline) {

@@ -38,26 +38,31 @@ export function candidateSocketPaths(): string[] {
 export interface SocketSearch {
   path: string | undefined;
   searched: string[];
-  /** A candidate we may not look into: it belongs to another user. */
-  forbidden?: { path: string; uid: number };
+  /** Candidates we may not look into: they belong to other users. */
+  forbidden: { path: string; uid: number }[];
 }
 
 /** For the client: the explicit path, or the first candidate that exists. */
 export function findSocket(explicit: string | undefined): SocketSearch {
-  if (explicit !== undefined) return { path: explicit, searched: [explicit] };
+  if (explicit !== undefined) return { path: explicit, searched: [explicit], forbidden: [] };
   const searched = candidateSocketPaths();
-  let forbidden: SocketSearch["forbidden"];
+  const forbidden: SocketSearch["forbidden"] = [];
   for (const path of searched) {
     try {
       statSync(path);
-      return { path, searched };
+      return { path, searched, forbidden };
     } catch (error) {
       // The directory is 0700: for another user the socket is invisible, not
-      // missing. Say whose it is instead of "no control socket".
-      if ((error as NodeJS.ErrnoException).code === "EACCES" && forbidden === undefined) {
-        forbidden = { path, uid: statSync(dirname(path), { throwIfNoEntry: false })?.uid ?? -1 };
+      // missing. Say whose it is instead of "no control socket". Name every
+      // such place: a stale directory of another user can come first (mount
+      // namespace ids are reused), and the supervisor then listens further on.
+      if ((error as NodeJS.ErrnoException).code === "EACCES") {
+        forbidden.push({
+          path,
+          uid: statSync(dirname(path), { throwIfNoEntry: false })?.uid ?? -1,
+        });
       }
     }
   }
-  return { path: undefined, searched, ...(forbidden !== undefined && { forbidden }) };
+  return { path: undefined, searched, forbidden };
 }
