@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** The native helper's functions (native/hookinit.c). */
@@ -61,14 +61,26 @@ export function nativeHelperCandidates(): string[] {
 
 export function loadNativeHelper(): NativeHelper {
   const candidates = nativeHelperCandidates();
-  const found = candidates.find((file) => existsSync(file));
-  if (found === undefined) {
+  const unreadable: string[] = [];
+  for (const file of candidates) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") unreadable.push(file);
+      continue;
+    }
+    const module = { exports: {} as NativeHelper };
+    process.dlopen(module, file);
+    return module.exports;
+  }
+  if (unreadable.length > 0) {
     throw new Error(
-      `native helper ${NATIVE_FILE} not found (looked in ${candidates.join(", ")}); ` +
-        `copy it next to the hookinit executable`,
+      `native helper ${unreadable.join(", ")} cannot be read by uid ${process.getuid?.()}; ` +
+        `make it and its directories readable by the container's user`,
     );
   }
-  const module = { exports: {} as NativeHelper };
-  process.dlopen(module, found);
-  return module.exports;
+  throw new Error(
+    `native helper ${NATIVE_FILE} not found (looked in ${candidates.join(", ")}); ` +
+      `copy it next to the hookinit executable`,
+  );
 }

@@ -22,6 +22,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
+  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -31,7 +32,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import {
@@ -970,12 +971,18 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
     const config = join(base, "hooks.json");
     writeFileSync(config, JSON.stringify({ preStop: { exec: { command: ["touch", marker] } } }));
     chmodSync(config, 0o644);
+    // A copy the other users can reach: the checkout may sit in a 0700
+    // directory (mktemp -d), which uid 1000 cannot traverse.
+    const hookinit = join(base, "hookinit");
+    copyFileSync(HOOKINIT, hookinit);
+    copyFileSync(join(dirname(HOOKINIT), "hookinit.node"), join(base, "hookinit.node"));
+    chmodSync(hookinit, 0o755);
     const supervised = new Supervised([
       "unshare",
       "--pid",
       "--fork",
       "--mount-proc",
-      ...asUser(1000, [HOOKINIT, "--config", config, "--", ...termReporter(marker)]),
+      ...asUser(1000, [hookinit, "--config", config, "--", ...termReporter(marker)]),
     ]);
     const socket = await supervised.socketReady();
     await supervised.waitForLine((line) => line === "program-up");
@@ -986,7 +993,7 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
         "nsenter",
         nsenterArgs(
           pid,
-          uid === undefined ? [HOOKINIT, ...args] : asUser(uid, [HOOKINIT, ...args]),
+          uid === undefined ? [hookinit, ...args] : asUser(uid, [hookinit, ...args]),
         ).slice(1),
         { env: cleanEnv(), timeoutMs: 60_000 },
       );
