@@ -177,6 +177,8 @@ export interface SupervisedOptions {
   onLine?: (line: string, record: LogRecord | undefined) => void;
   /** Pipe stdin (for a wrapper that waits for a go-ahead). */
   stdin?: boolean;
+  /** Working directory (hookinit and its hooks inherit it). */
+  cwd?: string;
 }
 
 const started = new Set<Supervised>();
@@ -206,6 +208,7 @@ export class Supervised {
     this.child = spawn(file, args, {
       env: cleanEnv(options.env),
       stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+      ...(options.cwd !== undefined && { cwd: options.cwd }),
     });
     this.child.stdout?.setEncoding("utf8").on("data", (chunk: string) => this.reader.push(chunk));
     this.child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {

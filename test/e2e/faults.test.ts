@@ -977,13 +977,18 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
     copyFileSync(HOOKINIT, hookinit);
     copyFileSync(join(dirname(HOOKINIT), "hookinit.node"), join(base, "hookinit.node"));
     chmodSync(hookinit, 0o755);
-    const supervised = new Supervised([
-      "unshare",
-      "--pid",
-      "--fork",
-      "--mount-proc",
-      ...asUser(1000, [hookinit, "--config", config, "--", ...termReporter(marker)]),
-    ]);
+    const supervised = new Supervised(
+      [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        ...asUser(1000, [hookinit, "--config", config, "--", ...termReporter(marker)]),
+      ],
+      // Hooks inherit the working directory, as from a container's WORKDIR:
+      // one the user can enter, not the (possibly 0700) checkout.
+      { cwd: work },
+    );
     const socket = await supervised.socketReady();
     await supervised.waitForLine((line) => line === "program-up");
     const pid = await supervised.hostPid();
