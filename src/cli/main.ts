@@ -43,7 +43,15 @@ async function runClient(
         say(1, `${JSON.stringify(await fetchStatus(socket), null, 2)}\n`);
         return 0;
       case "ready": {
-        const status = await fetchStatus(socket);
+        // A probe: 0 or 1 only, and at once. No supervisor is "not ready".
+        let status: Awaited<ReturnType<typeof fetchStatus>>;
+        try {
+          status = await fetchStatus(socket, "once");
+        } catch (error) {
+          if (!(error instanceof Unreachable)) throw error;
+          say(2, `hookinit: not ready: cannot reach the supervisor: ${error.message}\n`);
+          return 1;
+        }
         if (status.ready) return 0;
         say(
           2,

@@ -25,6 +25,14 @@ export const EXIT_UNREACHABLE = 69;
  * socket a few milliseconds after it has started the program.
  */
 const CONNECT_PATIENCE_MS = 5000;
+
+/**
+ * How long each command waits for a supervisor that is not there (yet).
+ * `hook` waits: the kubelet may run postStart before the socket exists.
+ * `ready` never waits: it is a readiness probe (default timeoutSeconds 1), and
+ * "nobody answers" is simply "not ready", said at once.
+ */
+export type Patience = "wait" | "once";
 const RETRY_MS = 50;
 const READ_CHUNK_BYTES = 64 * 1024;
 
@@ -41,7 +49,7 @@ function write(fd: 1 | 2, text: string): void {
 /** `hookinit hook NAME`: streams the hook's output, returns its exit code. */
 export async function callHook(hook: HookName, socketPath: string | undefined): Promise<number> {
   let exitCode: number | undefined;
-  await exchange({ v: PROTOCOL_VERSION, op: "hook", hook }, socketPath, (events) => {
+  await exchange({ v: PROTOCOL_VERSION, op: "hook", hook }, socketPath, "wait", (events) => {
     // Runs of output on one stream go out in one write, in order.
     let run: { fd: 1 | 2; text: string } | undefined;
     const flush = () => {
@@ -75,10 +83,13 @@ export async function callHook(hook: HookName, socketPath: string | undefined): 
   return exitCode;
 }
 
-export async function fetchStatus(socketPath: string | undefined): Promise<Status> {
+export async function fetchStatus(
+  socketPath: string | undefined,
+  patience: Patience = "wait",
+): Promise<Status> {
   let status: Status | undefined;
   let refusal: string | undefined;
-  await exchange({ v: PROTOCOL_VERSION, op: "status" }, socketPath, (events) => {
+  await exchange({ v: PROTOCOL_VERSION, op: "status" }, socketPath, patience, (events) => {
     for (const event of events) {
       if (event.type === "status") {
         const { type: _type, ...rest } = event;
@@ -99,10 +110,11 @@ type EventHandler = (events: ServerEvent[]) => void;
 async function exchange(
   request: Request,
   socketPath: string | undefined,
+  patience: Patience,
   onEvent: EventHandler,
 ): Promise<void> {
   const connectUnix = loadConnect();
-  const deadline = Date.now() + CONNECT_PATIENCE_MS;
+  const deadline = patience === "once" ? 0 : Date.now() + CONNECT_PATIENCE_MS;
   for (;;) {
     const { path, searched, forbidden } = findSocket(socketPath);
     if (path !== undefined) {
