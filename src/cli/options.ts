@@ -23,6 +23,8 @@ export interface CommonOptions {
 export interface SuperviseOptions extends CommonOptions {
   command: string[];
   config: string | undefined;
+  /** The configuration text itself, and where it came from (named in errors). */
+  configInline: { text: string; source: string } | undefined;
   container: string | undefined;
   graceSeconds: number;
   rewrites: RewriteTable;
@@ -48,6 +50,11 @@ export const OPTION_SPECS = {
     type: "string",
     arg: "FILE",
     help: "hook configuration, YAML or JSON (lifecycle schema)",
+  },
+  "config-inline": {
+    type: "string",
+    arg: "YAML",
+    help: "the hook configuration itself instead of a file (what inject writes)",
   },
   container: {
     type: "string",
@@ -160,12 +167,22 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     throw new UsageError((error as Error).message);
   }
 
+  const config = get("config");
+  const configInline = inlineConfig(values["config-inline"], env);
+  if (config !== undefined && configInline !== undefined) {
+    const file = typeof values.config === "string" ? "--config" : envName("config");
+    throw new UsageError(
+      `${file} and ${configInline.source} are both set; give the hook configuration one way only`,
+    );
+  }
+
   return {
     kind: "supervise",
     options: {
       ...common,
       command: rest,
-      config: get("config"),
+      config,
+      configInline,
       container: get("container"),
       graceSeconds: parseGrace(get("grace") ?? "30"),
       rewrites,
@@ -173,6 +190,21 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       stopSignal: optional(get("stop-signal"), parseStopSignal),
     },
   };
+}
+
+/**
+ * --config-inline, else HOOKINIT_CONFIG_INLINE. An empty value counts as
+ * unset, as for every other variable: a manifest template that renders an
+ * empty block should not turn into an error.
+ */
+function inlineConfig(
+  flag: unknown,
+  env: NodeJS.ProcessEnv,
+): SuperviseOptions["configInline"] | undefined {
+  if (typeof flag === "string") return { text: flag, source: "--config-inline" };
+  const name = envName("config-inline");
+  const text = env[name];
+  return text === undefined || text.trim() === "" ? undefined : { text, source: name };
 }
 
 function parseArgsOptions() {

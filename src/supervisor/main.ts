@@ -17,10 +17,18 @@ const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
 export async function supervise(options: SuperviseOptions): Promise<number> {
   // Configuration errors stop us before the program starts (exit 2). YAML
   // and the schema library load only when there is a config to read.
+  // The inline form (what `hookinit inject` writes into a manifest) goes
+  // through the same parser and validator as a file.
   const hooks: HookConfig =
-    options.config === undefined
-      ? {}
-      : (await import("../hooks/config.js")).loadConfig(options.config, options.container);
+    options.configInline !== undefined
+      ? (await import("../hooks/config.js")).parseConfig(
+          options.configInline.text,
+          options.configInline.source,
+          options.container,
+        )
+      : options.config === undefined
+        ? {}
+        : (await import("../hooks/config.js")).loadConfig(options.config, options.container);
 
   // The signal that starts the stop sequence: --stop-signal, else the
   // config's lifecycle.stopSignal (what the kubelet would send), else SIGTERM.

@@ -181,3 +181,51 @@ describe("invalid configs", () => {
     expect(existsSync(marker)).toBe(false);
   });
 });
+
+describe("HOOKINIT_CONFIG_INLINE: the configuration in a variable (what inject writes)", () => {
+  it.each(INVALID)("$name: exit 2, one line naming the variable and $names", async (c) => {
+    const dir = tempDir();
+    const marker = join(dir, "program-ran");
+    const result = await run(HOOKINIT, ["--", "touch", marker], {
+      env: cleanEnv({ HOOKINIT_CONFIG_INLINE: c.text }),
+    });
+    expect(result.code, result.stderr).toBe(2);
+    const lines = result.stderr.slice(0, -1).split("\n");
+    expect(lines, result.stderr).toHaveLength(1);
+    expect(lines[0]).toContain(c.names);
+    expect(lines[0]).toContain("config HOOKINIT_CONFIG_INLINE");
+    expect(existsSync(marker)).toBe(false);
+  });
+
+  it("a valid inline config runs its hooks", async () => {
+    const dir = tempDir();
+    const hookRan = join(dir, "hook-ran");
+    const result = await run(
+      HOOKINIT,
+      ["--", "sh", "-c", `while [ ! -e ${hookRan} ]; do sleep 0.05; done`],
+      {
+        env: cleanEnv({
+          HOOKINIT_CONFIG_INLINE: JSON.stringify({
+            postStart: { exec: { command: ["touch", hookRan] } },
+          }),
+        }),
+      },
+    );
+    expect(result.code, result.stderr).toBe(0);
+    expect(existsSync(hookRan)).toBe(true);
+  });
+
+  it("with --config too: exit 2, one line naming both", async () => {
+    const dir = tempDir();
+    const config = join(dir, "hooks.yaml");
+    writeFileSync(config, "");
+    const marker = join(dir, "program-ran");
+    const result = await run(HOOKINIT, ["--config", config, "--", "touch", marker], {
+      env: cleanEnv({ HOOKINIT_CONFIG_INLINE: "preStop: {sleep: {seconds: 1}}" }),
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain("--config and HOOKINIT_CONFIG_INLINE are both set");
+    expect(existsSync(marker)).toBe(false);
+  });
+});

@@ -90,6 +90,36 @@ describe("parseCommandLine", () => {
     expect(() => parseCommandLine(argv, {})).toThrow(message);
   });
 
+  it("takes the configuration inline from --config-inline or HOOKINIT_CONFIG_INLINE", () => {
+    const text = "preStop: {exec: {command: [true]}}";
+    expect(supervise(["--config-inline", text, "true"]).configInline).toEqual({
+      text,
+      source: "--config-inline",
+    });
+    expect(supervise(["true"], { HOOKINIT_CONFIG_INLINE: text }).configInline).toEqual({
+      text,
+      source: "HOOKINIT_CONFIG_INLINE",
+    });
+    expect(supervise(["true"], { HOOKINIT_CONFIG_INLINE: " " }).configInline).toBeUndefined();
+  });
+
+  it.each([
+    [["--config", "/a", "--config-inline", "{}", "true"], {}, "--config and --config-inline"],
+    [
+      ["true"],
+      { HOOKINIT_CONFIG: "/a", HOOKINIT_CONFIG_INLINE: "{}" },
+      "HOOKINIT_CONFIG and HOOKINIT_CONFIG_INLINE",
+    ],
+    [
+      ["--config", "/a", "true"],
+      { HOOKINIT_CONFIG_INLINE: "{}" },
+      "--config and HOOKINIT_CONFIG_INLINE",
+    ],
+  ])("refuses a file and an inline configuration together: %j %j", (argv, env, names) => {
+    expect(() => parseCommandLine(argv, env)).toThrow(UsageError);
+    expect(() => parseCommandLine(argv, env)).toThrow(`${names} are both set`);
+  });
+
   it("refuses a bad boolean in the environment", () => {
     expect(() => parseCommandLine(["true"], { HOOKINIT_SINGLE_CHILD: "maybe" })).toThrow(
       /HOOKINIT_SINGLE_CHILD/,
