@@ -2,19 +2,30 @@
 // Builds the two shipped forms into dist/:
 //   dist/hookinit.cjs + dist/hookinit.node   for images that already have Node 24
 //   dist/hookinit     + dist/hookinit.node   a single executable (Node 24 SEA), no Node needed
-// Usage: node scripts/build.mjs [--bundle-only]
-import { execFileSync } from "node:child_process";
+// Usage: node scripts/build.mjs [--bundle-only | --check-toolchain]
+//
+// The native helper is compiled by node-gyp, which needs python3, make, a C
+// compiler and g++ (it links with $(CXX)): Debian's build-essential and
+// python3. When they are missing the build stops before doing anything,
+// with one line naming those packages; as root on Debian it installs them
+// first, the way .ci/run does (HOOKINIT_BUILD_INSTALL=0 turns that off).
+// --check-toolchain does only that check.
+import { execFileSync, spawnSync } from "node:child_process";
 import {
+  accessSync,
   chmodSync,
+  constants,
   copyFileSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
@@ -128,6 +139,90 @@ function buildExecutable() {
   rmSync(blob);
   rmSync(seaConfig);
 }
+
+const DEBIAN_PACKAGES = ["build-essential", "python3"];
+
+/** The first of `names` that is an executable on PATH, or undefined. */
+function which(...names) {
+  for (const name of names) {
+    if (name.includes("/")) {
+      if (isExecutable(name)) return name;
+      continue;
+    }
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+      if (dir !== "" && isExecutable(join(dir, name))) return join(dir, name);
+    }
+  }
+  return undefined;
+}
+
+function isExecutable(path) {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** The words of a $CC-style variable's first word (the program), if set. */
+function program(variable) {
+  return process.env[variable]?.trim().split(/\s+/)[0] || undefined;
+}
+
+/** What node-gyp needs and is missing, as the names a user would look for. */
+function missingTools() {
+  const missing = [];
+  const python = process.env.npm_config_python || process.env.PYTHON;
+  if (!which(...(python ? [python] : ["python3"]))) missing.push(python ?? "python3");
+  if (!which("make")) missing.push("make");
+  const cc = program("CC");
+  if (!which(...(cc ? [cc] : ["cc", "gcc"]))) missing.push(cc ?? "gcc");
+  const cxx = program("CXX");
+  if (!which(...(cxx ? [cxx] : ["g++", "c++"]))) missing.push(cxx ?? "g++");
+  if (missing.length > 0) return missing;
+  // A compiler without the C library's headers (gcc installed without
+  // libc6-dev) cannot build the helper either: compile one line to see.
+  const dir = mkdtempSync(join(tmpdir(), "hookinit-cc-"));
+  try {
+    writeFileSync(join(dir, "t.c"), "#include <stdio.h>\nint main(void) { return 0; }\n");
+    const result = spawnSync(cc ?? "cc", ["-c", "-o", join(dir, "t.o"), join(dir, "t.c")], {
+      stdio: "ignore",
+    });
+    if (result.status !== 0) missing.push("a working C compiler (C library headers)");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return missing;
+}
+
+/** Stops the build with one line when the toolchain is missing; as root on Debian, installs it. */
+function checkToolchain() {
+  let missing = missingTools();
+  if (missing.length === 0) return;
+  const line = (extra = "") =>
+    `build: the native helper needs python3, make, gcc and g++ (node-gyp); missing: ${missing.join(", ")}${extra}. On Debian install them: apt-get install ${DEBIAN_PACKAGES.join(" ")}`;
+  const canInstall =
+    process.getuid?.() === 0 && process.env.HOOKINIT_BUILD_INSTALL !== "0" && which("apt-get");
+  if (!canInstall) fail(line());
+  console.error(`build: installing ${DEBIAN_PACKAGES.join(" ")} (missing: ${missing.join(", ")})`);
+  const apt = (...args) =>
+    spawnSync("apt-get", args, {
+      stdio: ["ignore", "ignore", "inherit"],
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    }).status;
+  const status = apt("update", "-qq") || apt("install", "-y", "-qq", ...DEBIAN_PACKAGES);
+  missing = missingTools();
+  if (missing.length > 0) fail(line(status ? ` (apt-get exited ${status})` : ""));
+}
+
+function fail(message) {
+  console.error(message);
+  process.exit(1);
+}
+
+checkToolchain();
+if (process.argv.includes("--check-toolchain")) process.exit(0);
 
 mkdirSync(dist, { recursive: true });
 await withLock(async () => {

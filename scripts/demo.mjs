@@ -3,7 +3,7 @@
 // small HTTP server with postStart, preStop (httpGet /drain) and postStop.
 // Then the stop a runtime without hooks would do (`docker stop`: SIGTERM to
 // PID 1): hookinit runs preStop first, and only then forwards SIGTERM.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { get } from "node:http";
 import { dirname, join } from "node:path";
@@ -20,7 +20,11 @@ if (process.getuid?.() !== 0) {
 }
 if (!existsSync(hookinit)) {
   say("building dist/hookinit");
-  execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" });
+  // The build prints its own one-line reason (e.g. a missing C compiler).
+  const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], {
+    stdio: "inherit",
+  });
+  if (build.status !== 0) process.exit(build.status ?? 1);
 }
 
 say(

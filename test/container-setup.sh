@@ -12,16 +12,50 @@
 #     operation not permitted":  [containers] default_ulimits = nofile, nproc
 #   - no systemd as PID 1:  [engine] cgroup_manager = "cgroupfs" and
 #     events_logger = "file" (podman picks these itself, we make it explicit)
+#   - netavark, chosen explicitly:  [network] network_backend = "netavark".
+#     Debian's podman package ships /etc/cni/net.d/87-podman-bridge.conflist;
+#     on its very first run podman picks a network backend, reads that file
+#     to do so and prints "Error validating CNI config file ..." on stderr
+#     (the CNI plugins are not installed). It then records its choice in
+#     /var/lib/containers/storage/defaultNetworkBackend, so a second run is
+#     quiet. Naming the backend makes the first run the same as every other.
+#
+# A fresh machine meets more than a used one: the package's CNI file above,
+# storage that `podman system migrate` has not settled yet, no local pause
+# image for `podman kube play` (podman builds it from catatonit on the first
+# pod, minutes into a test), and apt lists never updated. So: podman's
+# output is read from stdout only, never from stderr (a warning there is
+# not data; it is shown only when a command fails), the first run is
+# settled here once, and the pause image is built here.
+#
+# For the test of this script (test/unit/container-setup.test.ts) the paths
+# it writes can be moved: CONTAINERS_CONF (podman's own variable for the
+# same file) and HOOKINIT_SETUP_SKIP_PACKAGES=1 (do not call dpkg/apt).
 set -euo pipefail
 
 quiet=false
 [[ "${1:-}" == "--quiet" ]] && quiet=true
 say() { $quiet || echo "container-setup: $*"; }
 
-if ((EUID != 0)); then
+skip_packages=${HOOKINIT_SETUP_SKIP_PACKAGES:-0}
+conf=${CONTAINERS_CONF:-/etc/containers/containers.conf}
+
+if ((EUID != 0)) && [[ "$skip_packages" != 1 || "$conf" == /etc/* ]]; then
   echo "container-setup: must run as root (apt-get, /etc/containers, rootful podman)" >&2
   exit 1
 fi
+
+# Runs podman ARGS. Its stdout is the answer; its stderr (first-run warnings,
+# deprecation notices) goes to a file shown only if podman fails.
+podman_err=$(mktemp)
+scratch_dirs=("$podman_err")
+trap 'rm -rf "${scratch_dirs[@]}"' EXIT
+podman_out() {
+  if ! podman "$@" 2>"$podman_err"; then
+    echo "container-setup: podman $* failed: $(tr '\n' ' ' <"$podman_err")" >&2
+    return 1
+  fi
+}
 
 # 1. Debian packages, listed explicitly (installed without Recommends):
 # podman with runc (podman depends on "crun | runc"; naming runc picks it),
@@ -33,21 +67,27 @@ fi
 packages=(podman runc conmon catatonit netavark aardvark-dns iptables uidmap slirp4netns
   fuse-overlayfs busybox-static util-linux)
 missing=()
+[[ "$skip_packages" == 1 ]] && packages=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
     missing+=("$package")
 done
-if ((${#missing[@]} > 0)); then
+installed_now=false
+if [[ "$skip_packages" == 1 ]]; then
+  say "packages not checked (HOOKINIT_SETUP_SKIP_PACKAGES=1)"
+elif ((${#missing[@]} > 0)); then
   say "installing ${missing[*]}"
+  # A fresh machine's apt lists may be empty or stale: always update first.
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  installed_now=true
 else
   say "packages already installed: ${packages[*]}"
 fi
 
-# 2. /etc/containers/containers.conf: set our keys, keep everything else.
-conf=/etc/containers/containers.conf
-mkdir -p /etc/containers
+# 2. /etc/containers/containers.conf ($CONTAINERS_CONF): set our keys, keep
+# everything else.
+mkdir -p "$(dirname "$conf")"
 [[ -e "$conf" ]] || {
   say "creating $conf"
   : >"$conf"
@@ -108,32 +148,58 @@ if [[ ! -d /run/systemd/system ]]; then
   set_key engine cgroup_manager '"cgroupfs"'
   set_key engine events_logger '"file"'
 fi
+# See the top of this file: without it podman's first run reads the CNI
+# file the package left and warns on stderr.
+set_key network network_backend '"netavark"'
 
-# 3. Check that podman works and can run a container with runc.
-if ! info=$(podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}} {{.Store.GraphDriverName}}' 2>&1); then
-  echo "container-setup: podman info failed: $info" >&2
+# 3. Settle podman's first-run state: right after installing podman,
+# `system migrate` brings storage and lock files up to date (only then: it
+# stops every running container, and the tests of other checkouts may be
+# running some). Then one `podman info` whose output is discarded creates
+# storage and records the network backend; its warnings are expected here.
+if $installed_now; then podman system migrate >/dev/null 2>&1 || true; fi
+podman info >/dev/null 2>&1 || true
+
+# 4. Check that podman works and can run a container with runc. Only stdout
+# is parsed.
+info=$(podman_out info --format '{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}} cgroup{{.Host.CgroupsVersion}} {{.Store.GraphDriverName}} {{.Host.NetworkBackend}}') ||
   exit 1
-fi
-say "podman $(podman version --format '{{.Client.Version}}'): runtime, cgroup manager, cgroups, storage = $info"
-if [[ "$info" != runc* ]]; then
-  echo "container-setup: podman uses '${info%% *}', expected runc" >&2
+version=$(podman_out version --format '{{.Client.Version}}') || exit 1
+say "podman $version: runtime, cgroup manager, cgroups, storage, network = $info"
+read -r runtime _ <<<"$info"
+if [[ "$runtime" != runc ]]; then
+  echo "container-setup: podman uses '${runtime:-nothing}' (podman info printed '$info'), expected runc" >&2
   exit 1
 fi
 
 # A one-off busybox container proves the runtime settings (rlimits, cgroups,
 # storage) work; the image is imported from the host's busybox, no registry.
 probe=localhost/hookinit-setup-probe:latest
-if ! podman image exists "$probe"; then
+if ! podman image exists "$probe" 2>/dev/null; then
   dir=$(mktemp -d)
-  trap 'rm -rf "$dir"' EXIT
+  scratch_dirs+=("$dir")
   mkdir -p "$dir/rootfs/bin"
-  cp /bin/busybox "$dir/rootfs/bin/busybox"
+  cp "${HOOKINIT_SETUP_BUSYBOX:-/bin/busybox}" "$dir/rootfs/bin/busybox"
   ln -s busybox "$dir/rootfs/bin/sh"
   tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
-  podman import --quiet --change 'ENV PATH=/bin' "$dir/rootfs.tar" "$probe" >/dev/null
+  podman_out import --quiet --change 'ENV PATH=/bin' "$dir/rootfs.tar" "$probe" >/dev/null || exit 1
 fi
-if ! out=$(podman run --rm --network none "$probe" /bin/sh -c 'echo probe-ok' 2>&1) || [[ "$out" != *probe-ok* ]]; then
-  echo "container-setup: podman run failed: $out" >&2
+out=$(podman_out run --rm --network none "$probe" /bin/sh -c 'echo probe-ok') || exit 1
+if [[ "$out" != probe-ok ]]; then
+  echo "container-setup: podman run printed '$out', expected probe-ok" >&2
   exit 1
 fi
 say "podman run works (runc, busybox image $probe)"
+
+# 5. The pause image `podman kube play` needs for a pod's infra container.
+# podman 4.3 builds it locally from catatonit when the first pod is made;
+# making one here moves that first-time build out of the tests.
+pause=$(podman_out images --quiet --filter reference=localhost/podman-pause) || exit 1
+if [[ -z "$pause" ]]; then
+  pod=hookinit-setup-pause-$$
+  podman_out pod create --name "$pod" >/dev/null || exit 1
+  podman pod rm -f "$pod" >/dev/null 2>&1 || true
+  say "podman pause image built (for the infra container of kube play pods)"
+else
+  say "podman pause image present"
+fi

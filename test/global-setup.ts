@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
@@ -13,10 +13,12 @@ export const FIXTURE_BIN = join(root, "test", "fixtures", "bin");
 export default function setup(): void {
   const exe = join(root, "dist", "hookinit");
   if (!existsSync(exe) || newestSource() > statSync(exe).mtimeMs) {
-    execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], {
+    // The build prints its own one-line reason (e.g. a missing C compiler).
+    const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], {
       stdio: "inherit",
       cwd: root,
     });
+    if (build.status !== 0) throw new Error("npm run build failed: see the line above");
   }
   mkdirSync(FIXTURE_BIN, { recursive: true });
   for (const file of readdirSync(join(root, "test", "fixtures"))) {
