@@ -1,8 +1,6 @@
+import { EXIT } from "../core/exit-codes.js";
+import { VERSION } from "../core/version.js";
 import { envName, OPTION_SPECS } from "./options.js";
-
-declare const HOOKINIT_VERSION: string | undefined;
-
-export const VERSION = typeof HOOKINIT_VERSION === "string" ? HOOKINIT_VERSION : "0.0.0-dev";
 
 export function helpText(): string {
   const rows = Object.entries(OPTION_SPECS).map(([name, spec]) => {
@@ -28,7 +26,10 @@ Options (each also settable as the environment variable in brackets):
 ${rows.join("\n")}
 
 Exit codes:
-  the program's own; 128+N when signal N killed it; 127 command not found;
-  126 command not executable; 2 usage or configuration error.
+  the program's own; 128+N when signal N killed it; ${EXIT.NOT_FOUND} command not found;
+  ${EXIT.NOT_EXECUTABLE} command not executable; ${EXIT.USAGE} usage or configuration error;
+  ${EXIT.POSTSTART_FAILED} postStart failed; ${EXIT.NATIVE_HELPER} native helper hookinit.node missing or broken;
+  ${EXIT.INTERNAL} internal error. hook: the handler's code, ${EXIT.TIMED_OUT} timed out;
+  hook, status: ${EXIT.UNREACHABLE} supervisor unreachable. ready: ${EXIT.FAILURE} not ready.
 `;
 }

@@ -1,12 +1,10 @@
 import { writeSync } from "node:fs";
-import { CALLABLE_HOOKS, normalizeHookName } from "../ipc/protocol.js";
+import { EXIT, ExitError } from "../core/exit-codes.js";
+import { CALLABLE_HOOKS, normalizeHookName } from "../core/hooks.js";
+import { VERSION } from "../core/version.js";
 import { supervise } from "../supervisor/main.js";
-import { StartError } from "../supervisor/program.js";
-import { helpText, VERSION } from "./help.js";
-import { type Invocation, parseCommandLine, UsageError } from "./options.js";
-
-/** Exit code for usage and configuration errors (BRIEF: "2 for a usage or configuration error"). */
-export const EXIT_USAGE = 2;
+import { helpText } from "./help.js";
+import { type Invocation, parseCommandLine } from "./options.js";
 
 /**
  * Writes straight to the fd: process.stdout/stderr would put a pipe shared
@@ -24,7 +22,7 @@ function say(fd: 1 | 2, text: string): void {
 async function runClient(
   invocation: Extract<Invocation, { kind: "hook" | "status" | "ready" }>,
 ): Promise<number> {
-  const { callHook, EXIT_UNREACHABLE, fetchStatus, Unreachable } = await import("../ipc/client.js");
+  const { callHook, fetchStatus, Unreachable } = await import("../ipc/client.js");
   const socket = invocation.options.socket;
   try {
     switch (invocation.kind) {
@@ -35,7 +33,7 @@ async function runClient(
             2,
             `hookinit: unknown hook ${JSON.stringify(invocation.hook)}; use postStart or preStop\n`,
           );
-          return EXIT_USAGE;
+          return EXIT.USAGE;
         }
         return await callHook(hook, socket);
       }
@@ -50,33 +48,25 @@ async function runClient(
         } catch (error) {
           if (!(error instanceof Unreachable)) throw error;
           say(2, `hookinit: not ready: cannot reach the supervisor: ${error.message}\n`);
-          return 1;
+          return EXIT.FAILURE;
         }
         if (status.ready) return 0;
         say(
           2,
           `hookinit: not ready: phase ${status.phase}, postStart ${status.hooks.postStart.state}\n`,
         );
-        return 1;
+        return EXIT.FAILURE;
       }
     }
   } catch (error) {
     if (!(error instanceof Unreachable)) throw error;
     say(2, `hookinit: cannot reach the supervisor: ${error.message}\n`);
-    return EXIT_UNREACHABLE;
+    return EXIT.UNREACHABLE;
   }
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  let invocation: Invocation;
-  try {
-    invocation = parseCommandLine(argv, process.env);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    say(2, `hookinit: ${error.message}\n`);
-    return EXIT_USAGE;
-  }
-
+  const invocation: Invocation = parseCommandLine(argv, process.env);
   switch (invocation.kind) {
     case "help":
       say(1, helpText());
@@ -85,16 +75,7 @@ async function main(argv: readonly string[]): Promise<number> {
       say(1, `hookinit ${VERSION} (node ${process.version})\n`);
       return 0;
     case "supervise":
-      try {
-        return await supervise(invocation.options);
-      } catch (error) {
-        if (error instanceof StartError) {
-          say(2, `hookinit: ${error.message}\n`);
-          return error.exitCode;
-        }
-        say(2, `hookinit: ${(error as Error).message}\n`);
-        return EXIT_USAGE;
-      }
+      return supervise(invocation.options);
     case "hook":
     case "status":
     case "ready":
@@ -102,10 +83,19 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * Every failure that ends hookinit comes here: an ExitError (usage, config,
+ * start, native helper) is one line and its code; anything else is a bug,
+ * reported with its stack.
+ */
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    if (error instanceof ExitError) {
+      say(2, `hookinit: ${error.message}\n`);
+      process.exit(error.exitCode);
+    }
     say(2, `hookinit: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(EXIT_USAGE);
+    process.exit(EXIT.INTERNAL);
   },
 );

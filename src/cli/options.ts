@@ -1,4 +1,7 @@
 import { parseArgs } from "node:util";
+import { EXIT, ExitError } from "../core/exit-codes.js";
+import { LOG_FORMATS, LOG_LEVELS } from "../log/logger.js";
+import type { SuperviseOptions } from "../supervisor/main.js";
 import {
   parseRewrites,
   parseSignal,
@@ -6,32 +9,15 @@ import {
   type SignalName,
 } from "../supervisor/signals.js";
 
-/** A usage or configuration problem: one line, exit code 2. */
-export class UsageError extends Error {}
-
-export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
-export const LOG_FORMATS = ["json", "text"] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-
-export interface CommonOptions {
-  socket: string | undefined;
-  logLevel: LogLevel;
-  logFormat: LogFormat;
+/** A usage problem: one line, exit code 2. */
+export class UsageError extends ExitError {
+  constructor(message: string) {
+    super(message, EXIT.USAGE);
+  }
 }
 
-export interface SuperviseOptions extends CommonOptions {
-  command: string[];
-  config: string | undefined;
-  /** The configuration text itself, and where it came from (named in errors). */
-  configInline: { text: string; source: string } | undefined;
-  container: string | undefined;
-  graceSeconds: number;
-  rewrites: RewriteTable;
-  singleChild: boolean;
-  /** Undefined when neither the flag nor the variable set it: the config's lifecycle.stopSignal, else SIGTERM. */
-  stopSignal: SignalName | undefined;
-}
+/** The options the client commands share with the supervisor. */
+export type CommonOptions = Pick<SuperviseOptions, "socket" | "logLevel" | "logFormat">;
 
 export type Invocation =
   | { kind: "help" }
@@ -43,7 +29,7 @@ export type Invocation =
 
 /**
  * Every option, its environment variable and its help text. The help screen
- * and the README's table are written from this list, so they cannot drift.
+ * is written from this list, and a test holds the README's table to it.
  */
 export const OPTION_SPECS = {
   config: {

@@ -31,9 +31,7 @@
  * the file and the field path (see issueToText).
  */
 import * as v from "valibot";
-
-export type HookName = "postStart" | "preStop" | "postStop";
-export const HOOK_NAMES: readonly HookName[] = ["postStart", "preStop", "postStop"];
+import type { HookName } from "../core/hooks.js";
 
 export type Handler =
   | { type: "exec"; command: string[] }

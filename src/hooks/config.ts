@@ -29,13 +29,13 @@ import { readFileSync } from "node:fs";
 import { getSystemErrorMessage } from "node:util";
 import * as v from "valibot";
 import type * as Yaml from "yaml";
+import { EXIT, ExitError } from "../core/exit-codes.js";
+import { HOOK_NAMES } from "../core/hooks.js";
 import {
   containerPortsSchema,
   firstIssue,
   type Handler,
-  HOOK_NAMES,
   type Hook,
-  type HookName,
   issuePath,
   lifecycleSchema,
   type ParsedLifecycle,
@@ -46,7 +46,7 @@ import {
   workloadSchema,
 } from "./config-schema.js";
 
-export type { Handler, Hook, HookName };
+export type { Handler, Hook };
 
 export interface HookConfig {
   postStart?: Hook;
@@ -57,10 +57,10 @@ export interface HookConfig {
 }
 
 /** A configuration problem; the message is one line naming the file and the field. */
-export class ConfigError extends Error {
+export class ConfigError extends ExitError {
   override name = "ConfigError";
   constructor(message: string) {
-    super(message.replace(/\s*[\r\n]+\s*/g, " "));
+    super(message.replace(/\s*[\r\n]+\s*/g, " "), EXIT.USAGE);
   }
 }
 

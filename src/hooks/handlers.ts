@@ -1,8 +1,8 @@
 import type { Readable } from "node:stream";
+import { EXIT, signalExitCode } from "../core/exit-codes.js";
+import type { OutputStream } from "../core/hooks.js";
 import type { Handler } from "./config.js";
 import { type Line, LineSplitter } from "./lines.js";
-
-export type OutputStream = "stdout" | "stderr";
 
 /** Why a handler was stopped early. */
 export type AbortReason = "timeout" | "grace";
@@ -29,9 +29,6 @@ export interface HandlerResult {
   error?: string;
 }
 
-/** Exit code of a hook stopped by its timeout or by the end of the grace budget, as timeout(1). */
-export const EXIT_TIMED_OUT = 124;
-
 /**
  * After an exec handler exits, how long we keep reading its output. A
  * background process it left behind may hold the pipe open forever; we stop
@@ -56,7 +53,7 @@ export function runHandler(handler: Handler, context: HandlerContext): Promise<H
 
 function abortedResult(signal: AbortSignal): HandlerResult {
   return {
-    exitCode: EXIT_TIMED_OUT,
+    exitCode: EXIT.TIMED_OUT,
     error: signal.reason === "grace" ? "stopped: the grace period ran out" : "timed out",
   };
 }
@@ -119,14 +116,14 @@ async function runExec(
   if (result.signal !== undefined) {
     const { constants } = await import("node:os");
     return {
-      exitCode: 128 + constants.signals[result.signal],
+      exitCode: signalExitCode(constants.signals[result.signal]),
       error: `killed by ${result.signal}`,
     };
   }
   // Spawn failed: ENOENT and EACCES as a shell would report them.
   const code = (result as { code?: string }).code;
   return {
-    exitCode: code === "ENOENT" ? 127 : 126,
+    exitCode: code === "ENOENT" ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE,
     error: `cannot run ${file}: ${result.originalMessage ?? result.shortMessage}`,
   };
 }
@@ -237,10 +234,10 @@ async function runHttpGet(
         const ok = status >= 200 && status <= 399;
         context.output(ok ? "stdout" : "stderr", [{ text: line, partial: false }]);
         response.once("end", () =>
-          resolve(ok ? { exitCode: 0 } : { exitCode: 1, error: `HTTP ${status}` }),
+          resolve(ok ? { exitCode: 0 } : { exitCode: EXIT.FAILURE, error: `HTTP ${status}` }),
         );
         response.once("error", () =>
-          resolve(ok ? { exitCode: 0 } : { exitCode: 1, error: `HTTP ${status}` }),
+          resolve(ok ? { exitCode: 0 } : { exitCode: EXIT.FAILURE, error: `HTTP ${status}` }),
         );
       },
     );
@@ -248,7 +245,7 @@ async function runHttpGet(
       if (context.signal.aborted) return resolve(abortedResult(context.signal));
       const reason = `GET ${url} failed: ${error.code ?? error.message}`;
       context.output("stderr", [{ text: reason, partial: false }]);
-      resolve({ exitCode: 1, error: reason });
+      resolve({ exitCode: EXIT.FAILURE, error: reason });
     });
     request.end();
   });
@@ -275,7 +272,7 @@ async function runTcpSocket(
       if (context.signal.aborted) return resolve(abortedResult(context.signal));
       const reason = `connect to ${target} failed: ${error.code ?? error.message}`;
       context.output("stderr", [{ text: reason, partial: false }]);
-      resolve({ exitCode: 1, error: reason });
+      resolve({ exitCode: EXIT.FAILURE, error: reason });
     });
   });
 }

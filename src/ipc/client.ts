@@ -1,23 +1,18 @@
 import { closeSync, readSync, writeSync } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 import { getSystemErrorName } from "node:util";
-import { loadNativeHelper } from "../supervisor/native.js";
+import { EXIT } from "../core/exit-codes.js";
+import type { HookName, Status } from "../core/hooks.js";
+import { loadNativeHelper } from "../native/helper.js";
 import {
+  type ErrorCode,
   encode,
-  type HookName,
   PROTOCOL_VERSION,
   parseServerEvent,
   type Request,
   type ServerEvent,
-  type Status,
 } from "./protocol.js";
 import { findSocket } from "./socket-path.js";
-
-/**
- * `hookinit hook` exits with this when it cannot reach the supervisor
- * (EX_UNAVAILABLE from sysexits.h), after one line on stderr saying why.
- */
-export const EXIT_UNREACHABLE = 69;
 
 /**
  * How long the client keeps trying to reach the supervisor. The kubelet runs
@@ -70,7 +65,7 @@ export async function callHook(hook: HookName, socketPath: string | undefined): 
         exitCode = event.exitCode;
       } else if (event.type === "error") {
         write(2, `hookinit: the supervisor refused: ${event.message}\n`);
-        exitCode = event.code === "refused" ? EXIT_UNREACHABLE : 2;
+        exitCode = exitCodeForRefusal(event.code);
       }
     }
     flush();
@@ -81,6 +76,13 @@ export async function callHook(hook: HookName, socketPath: string | undefined): 
     );
   }
   return exitCode;
+}
+
+/** A refused caller cannot reach the supervisor; a failure inside it is its bug; the rest are bad requests. */
+function exitCodeForRefusal(code: ErrorCode): number {
+  if (code === "refused") return EXIT.UNREACHABLE;
+  if (code === "internal") return EXIT.INTERNAL;
+  return EXIT.USAGE;
 }
 
 export async function fetchStatus(
@@ -139,13 +141,10 @@ async function exchange(
   }
 }
 
+/** A missing native helper is a broken installation (NativeHelperError), not an unreachable supervisor. */
 function loadConnect(): (path: string) => number {
-  try {
-    const native = loadNativeHelper();
-    return (path) => native.connectUnix(path);
-  } catch (error) {
-    throw new Unreachable((error as Error).message);
-  }
+  const native = loadNativeHelper();
+  return (path) => native.connectUnix(path);
 }
 
 /** A connect that failed, with its errno name (ECONNREFUSED, ENOENT, EACCES...). */

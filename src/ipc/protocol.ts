@@ -4,7 +4,8 @@
  * One request per connection: the client sends one JSON object on one line
  * (at most MAX_REQUEST_BYTES), the server answers with JSON lines and closes.
  * A request names a configured hook or asks for the status; there is no way
- * to send a command, an environment or a handler definition (BRIEF rule 15).
+ * to send a command, an environment or a handler definition: whoever can
+ * reach the socket can only run what the configuration already declares.
  *
  *   -> {"v":1,"op":"hook","hook":"preStop"}
  *   <- {"type":"output","stream":"stdout","line":"draining"}     (0..n)
@@ -13,53 +14,29 @@
  *   -> {"v":1,"op":"status"}
  *   <- {"type":"status", ...Status}
  *
- *   any bad request
+ *   a request refused
  *   <- {"type":"error","code":"bad_request","message":"..."}
+ *
+ * Error codes: bad_request (not one JSON line of a known shape, or over the
+ * size limit), unsupported_version, unknown_hook (not a hook a client may
+ * call), refused (the caller's uid may not call), internal (the supervisor
+ * failed answering: a bug). A call for a hook the configuration does not
+ * define is not an error: it gets a result with exit code 0 and a line on
+ * stderr saying so, as a pod without that hook would simply go on.
  */
+import {
+  CALLABLE_HOOKS,
+  type HookName,
+  normalizeHookName,
+  type OutputEvent,
+  type ResultEvent,
+  type Status,
+} from "../core/hooks.js";
+
 export const PROTOCOL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 4096;
 
-export const HOOK_NAMES = ["postStart", "preStop", "postStop"] as const;
-export type HookName = (typeof HOOK_NAMES)[number];
-
-/** Hooks a client may trigger. postStop runs only after the program exits. */
-export const CALLABLE_HOOKS: readonly HookName[] = ["postStart", "preStop"];
-
 export type Request = { v: 1; op: "hook"; hook: HookName } | { v: 1; op: "status" };
-
-export interface OutputEvent {
-  type: "output";
-  stream: "stdout" | "stderr";
-  line: string;
-  /** The line was longer than we keep whole; it continues in the next event. */
-  partial?: true;
-}
-
-export interface ResultEvent {
-  type: "result";
-  hook: HookName;
-  exitCode: number;
-  durationMs: number;
-  error?: string;
-}
-
-export interface HookStatus {
-  state: "not-configured" | "pending" | "running" | "succeeded" | "failed";
-  handler?: string;
-  trigger?: string;
-  exitCode?: number;
-  durationMs?: number;
-  error?: string;
-}
-
-export interface Status {
-  version: string;
-  phase: string;
-  ready: boolean;
-  program: { pid: number; running: boolean; exitCode?: number };
-  hooks: Record<HookName, HookStatus>;
-  stop?: { trigger: string; graceSeconds: number; secondsLeft: number };
-}
 
 export interface StatusEvent extends Status {
   type: "status";
@@ -69,8 +46,9 @@ export type ErrorCode =
   | "bad_request"
   | "unsupported_version"
   | "unknown_hook"
-  | "not_configured"
-  | "refused";
+  | "refused"
+  /** The supervisor failed answering (a bug in hookinit); the message says what failed. */
+  | "internal";
 
 export interface ErrorEvent {
   type: "error";
@@ -80,6 +58,7 @@ export interface ErrorEvent {
 
 export type ServerEvent = OutputEvent | ResultEvent | StatusEvent | ErrorEvent;
 
+/** Why parseRequest refused a request line; the server sends it back as an error event. */
 export class ProtocolError extends Error {
   constructor(
     readonly code: ErrorCode,
@@ -87,12 +66,6 @@ export class ProtocolError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Accepts the names users write in pod specs and on the command line. */
-export function normalizeHookName(name: string): HookName | undefined {
-  const key = name.replaceAll(/[-_]/g, "").toLowerCase();
-  return HOOK_NAMES.find((hook) => hook.toLowerCase() === key);
 }
 
 /** Parses one request line. Throws ProtocolError with a message fit to send back. */

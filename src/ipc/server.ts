@@ -1,23 +1,24 @@
 import { chmodSync, lstatSync, mkdirSync, rmdirSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
+import type { HookName, OutputSubscriber, ResultEvent, Status } from "../core/hooks.js";
 import type { Logger } from "../log/logger.js";
-import type { OutputSubscriber } from "../supervisor/hook-run.js";
 import {
   encode,
-  type HookName,
   MAX_REQUEST_BYTES,
   ProtocolError,
   parseRequest,
-  type ResultEvent,
   type ServerEvent,
-  type Status,
 } from "./protocol.js";
 import { candidateSocketPaths } from "./socket-path.js";
 
 /** What the supervisor answers requests with. */
 export interface ControlHandlers {
-  /** Joins (or starts) a run of the hook; throws ProtocolError to refuse. */
+  /**
+   * Joins (or starts) a run of the hook. Resolves with the run's result,
+   * also when the hook cannot run (then with an `error`); a throw is a bug
+   * and reaches the caller as an `internal` error.
+   */
   hook(name: HookName, subscriber: OutputSubscriber): Promise<ResultEvent>;
   status(): Status;
   /** Who may call: the peer's uid. */
@@ -265,7 +266,7 @@ async function answer(
     log.error({ err: error }, "control socket: internal error answering a request");
     reply({
       type: "error",
-      code: "bad_request",
+      code: "internal",
       message: `internal error: ${(error as Error).message}`,
     });
   }

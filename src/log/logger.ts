@@ -1,7 +1,12 @@
 import type { DestinationStream, Logger } from "pino";
-import type { LogFormat, LogLevel } from "../cli/options.js";
+import type { HookName, OutputStream } from "../core/hooks.js";
 
 export type { Logger };
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const LOG_FORMATS = ["json", "text"] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface LogOutput {
   /** hookinit's own events. */
@@ -11,7 +16,7 @@ export interface LogOutput {
    * whatever --log-level says (short of silent): it is the user's output,
    * not our chatter. Returns false when stdout is backed up.
    */
-  hookOutput(hook: string, stream: string, line: string, partial: boolean): boolean;
+  hookOutput(hook: HookName, stream: OutputStream, line: string, partial: boolean): boolean;
   /** Resolves once fd 1 has taken everything written so far. */
   drained(): Promise<void>;
   /** Writes out everything buffered, in order; await before process.exit. */

@@ -1,22 +1,16 @@
-import type { Hook, HookName } from "../hooks/config.js";
-import {
-  type AbortReason,
-  type HandlerContext,
-  type OutputStream,
-  runHandler,
-} from "../hooks/handlers.js";
+import { EXIT } from "../core/exit-codes.js";
+import type {
+  HookName,
+  HookRunState,
+  OutputEvent,
+  OutputStream,
+  OutputSubscriber,
+  ResultEvent,
+} from "../core/hooks.js";
+import type { Hook } from "../hooks/config.js";
+import { type AbortReason, type HandlerContext, runHandler } from "../hooks/handlers.js";
 import type { Line } from "../hooks/lines.js";
-import type { OutputEvent, ResultEvent } from "../ipc/protocol.js";
 import type { LogOutput } from "../log/logger.js";
-
-export type HookState = "running" | "succeeded" | "failed";
-
-/** Where a client's copy of the output goes (a socket, in practice). */
-export interface OutputSubscriber {
-  /** Events in order. Returns false when this subscriber is backed up. */
-  send(events: readonly OutputEvent[]): boolean;
-  drained(): Promise<void>;
-}
 
 /** What a joiner replays at most; beyond it, joiners are told output was cut. */
 const REPLAY_LIMIT_CHARS = 1024 * 1024;
@@ -32,10 +26,10 @@ export interface HookRunDeps {
 /**
  * One run of one hook. Every caller of the same hook joins this run: the
  * handler runs once, every caller gets its output and its exit code
- * (BRIEF rules 1 and 3: delivery is at-least-once, execution is once).
+ * (the kubelet may deliver a hook more than once; it must run once).
  */
 export class HookRun {
-  state: HookState = "running";
+  state: HookRunState = "running";
   readonly startedAt = Date.now();
   finishedAt: number | undefined;
   outcome: ResultEvent | undefined;
@@ -102,7 +96,7 @@ export class HookRun {
         exited: this.deps.exited,
       }));
     } catch (thrown) {
-      exitCode = 1;
+      exitCode = EXIT.FAILURE;
       error = `internal error: ${(thrown as Error).message}`;
     } finally {
       clearTimeout(timer);

@@ -1,12 +1,34 @@
 import type { Socket } from "node:net";
-import type { SuperviseOptions } from "../cli/options.js";
 import type { HookConfig } from "../hooks/config.js";
-import { createLogOutput } from "../log/logger.js";
-import { loadNativeHelper, type NativeHelper, type ReapedChild } from "./native.js";
+import { createLogOutput, type LogFormat, type LogLevel } from "../log/logger.js";
+import { loadNativeHelper, type NativeHelper, type ReapedChild } from "../native/helper.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
-import { FORWARDED_SIGNALS, parseSignal, type SignalName, signalNumber } from "./signals.js";
+import {
+  FORWARDED_SIGNALS,
+  parseSignal,
+  type RewriteTable,
+  type SignalName,
+  signalNumber,
+} from "./signals.js";
 import { Supervisor } from "./supervisor.js";
+
+/** What `hookinit [OPTIONS] -- COMMAND` asks for, parsed and checked (see src/cli/options.ts). */
+export interface SuperviseOptions {
+  command: string[];
+  config: string | undefined;
+  /** The configuration text itself, and where it came from (named in errors). */
+  configInline: { text: string; source: string } | undefined;
+  container: string | undefined;
+  socket: string | undefined;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  graceSeconds: number;
+  rewrites: RewriteTable;
+  singleChild: boolean;
+  /** Undefined when neither the flag nor the variable set it: the config's lifecycle.stopSignal, else SIGTERM. */
+  stopSignal: SignalName | undefined;
+}
 
 const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
 
@@ -105,7 +127,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     );
   }
 
-  if (reaping !== "thread") log.warn("no reaper thread: reaping from the event loop on SIGCHLD");
+  if (reaping.how !== "thread") {
+    log.warn({ reason: reaping.why }, "no reaper thread: reaping from the event loop on SIGCHLD");
+  }
   const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
   deliver = (signal) => supervisor.onSignal(signal);

@@ -1,15 +1,13 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { getSystemErrorMessage } from "node:util";
-import type { NativeHelper } from "./native.js";
+import { EXIT, ExitError } from "../core/exit-codes.js";
+import type { NativeHelper } from "../native/helper.js";
 
 /** Why the program could not be started, with the exit code sh would use. */
-export class StartError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: 126 | 127,
-  ) {
-    super(message);
+export class StartError extends ExitError {
+  constructor(message: string, exitCode: typeof EXIT.NOT_FOUND | typeof EXIT.NOT_EXECUTABLE) {
+    super(message, exitCode);
   }
 }
 
@@ -22,7 +20,7 @@ const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
  * clear messages and exit codes 127 and 126.
  */
 export function resolveCommand(name: string, env: NodeJS.ProcessEnv): string {
-  if (name === "") throw new StartError("cannot run an empty command name", 127);
+  if (name === "") throw new StartError("cannot run an empty command name", EXIT.NOT_FOUND);
   if (name.includes("/")) {
     checkExecutable(name, name);
     return name;
@@ -44,9 +42,15 @@ export function resolveCommand(name: string, env: NodeJS.ProcessEnv): string {
     }
   }
   if (denied !== undefined) {
-    throw new StartError(`cannot run ${name}: ${denied} is not executable (chmod +x it)`, 126);
+    throw new StartError(
+      `cannot run ${name}: ${denied} is not executable (chmod +x it)`,
+      EXIT.NOT_EXECUTABLE,
+    );
   }
-  throw new StartError(`cannot run ${name}: command not found in PATH=${searchPath}`, 127);
+  throw new StartError(
+    `cannot run ${name}: command not found in PATH=${searchPath}`,
+    EXIT.NOT_FOUND,
+  );
 }
 
 function checkExecutable(file: string, shown: string): void {
@@ -54,13 +58,13 @@ function checkExecutable(file: string, shown: string): void {
   try {
     isFile = statSync(file).isFile();
   } catch {
-    throw new StartError(`cannot run ${shown}: no such file`, 127);
+    throw new StartError(`cannot run ${shown}: no such file`, EXIT.NOT_FOUND);
   }
-  if (!isFile) throw new StartError(`cannot run ${shown}: not a regular file`, 126);
+  if (!isFile) throw new StartError(`cannot run ${shown}: not a regular file`, EXIT.NOT_EXECUTABLE);
   try {
     accessSync(file, constants.X_OK);
   } catch {
-    throw new StartError(`cannot run ${shown}: not executable (chmod +x it)`, 126);
+    throw new StartError(`cannot run ${shown}: not executable (chmod +x it)`, EXIT.NOT_EXECUTABLE);
   }
 }
 
@@ -86,7 +90,7 @@ export function spawnProgram(
   // The checks above passed but execve still failed: a missing script
   // interpreter (ENOENT) or a file the kernel cannot run (ENOEXEC, EACCES).
   const reason = getSystemErrorMessage(-(result.errno ?? 0));
-  const code = result.errno === 2 ? 127 : 126;
+  const code = result.errno === 2 ? EXIT.NOT_FOUND : EXIT.NOT_EXECUTABLE;
   const hint = result.errno === 2 ? " (is the #! interpreter installed?)" : "";
   throw new StartError(`cannot run ${name}: ${result.syscall} failed: ${reason}${hint}`, code);
 }

@@ -1,4 +1,4 @@
-import type { NativeHelper, ReapedChild } from "./native.js";
+import type { NativeHelper, ReapedChild } from "../native/helper.js";
 
 /** How often we sweep without a SIGCHLD: SIGCHLD coalesces, so some exits send none. */
 export const SWEEP_INTERVAL_MS = 1000;
@@ -27,17 +27,20 @@ export class Reaper {
 
   constructor(private readonly native: NativeHelper) {}
 
-  /** Starts reaping; `programPid`'s exit goes to its watcher. Returns how. */
-  start(programPid: number): "thread" | "event loop" {
+  /**
+   * Starts reaping; `programPid`'s exit goes to its watcher. Returns how,
+   * and when the thread could not start, why (for the log).
+   */
+  start(programPid: number): { how: "thread" } | { how: "event loop"; why: string } {
     try {
       this.native.startReaper(programPid, (child) => this.deliver(child));
       this.threaded = true;
-      return "thread";
-    } catch {
+      return { how: "thread" };
+    } catch (error) {
       process.on("SIGCHLD", () => this.sweep());
       this.timer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
       this.sweep();
-      return "event loop";
+      return { how: "event loop", why: (error as Error).message };
     }
   }
 

@@ -1,16 +1,17 @@
-import { VERSION } from "../cli/help.js";
-import type { HookConfig } from "../hooks/config.js";
+import { EXIT, signalExitCode } from "../core/exit-codes.js";
 import {
   HOOK_NAMES,
   type HookName,
   type HookStatus,
+  type OutputSubscriber,
   type ResultEvent,
   type Status,
-} from "../ipc/protocol.js";
+} from "../core/hooks.js";
+import { VERSION } from "../core/version.js";
+import type { HookConfig } from "../hooks/config.js";
 import type { LogOutput } from "../log/logger.js";
-import type { OutputSubscriber } from "./hook-run.js";
+import type { ReapedChild } from "../native/helper.js";
 import { HookRun } from "./hook-run.js";
-import type { ReapedChild } from "./native.js";
 import type { Reaper } from "./reaper.js";
 import { type RewriteTable, rewrite, type SignalName, signalName } from "./signals.js";
 
@@ -32,9 +33,6 @@ export interface StopPolicy {
  */
 export type Phase = "starting" | "running" | "stopping" | "terminating" | "exited" | "done";
 
-/** hookinit's exit code when postStart failed and the program was stopped for it. */
-export const EXIT_POSTSTART_FAILED = 3;
-
 /** After preStop the program always gets this long before SIGKILL (the kubelet keeps 2 s). */
 export const MIN_STOP_WINDOW_MS = 2000;
 
@@ -45,9 +43,9 @@ const LOG_DRAIN_WAIT_MS = 500;
 const AFTER_KILL_MS = 2000;
 const GROUP_POLL_MS = 20;
 
-/** `128+N` for death by signal N, as shells and tini report it. */
+/** The program's exit code, or `128+N` for death by signal N. */
 export function exitCodeOf(child: ReapedChild): number {
-  return child.code ?? 128 + (child.signal ?? 0);
+  return child.code ?? signalExitCode(child.signal ?? 0);
 }
 
 /**
@@ -133,7 +131,7 @@ export class Supervisor {
         return {
           type: "result",
           hook: name,
-          exitCode: 1,
+          exitCode: EXIT.FAILURE,
           durationMs: 0,
           error: `the program already exited (exit code ${exitCodeOf(this.programExit)}); preStop runs only before it stops`,
         };
@@ -367,7 +365,7 @@ export class Supervisor {
     clearTimeout(this.killTimer);
     this.phase = "done";
     const exitCode = this.postStartFailed
-      ? EXIT_POSTSTART_FAILED
+      ? EXIT.POSTSTART_FAILED
       : exitCodeOf(this.programExit as ReapedChild);
     this.finish(exitCode);
   }

@@ -1,13 +1,15 @@
 /**
- * BRIEF, "Exit codes": the program's own; 128+N when signal N killed it;
- * 127 not found, 126 not executable; 2 for usage errors, each failure with
- * one line on stderr naming the problem. hookinit runs as PID 1 of a fresh
- * pid namespace throughout.
+ * Exit codes (README, "Exit codes"): the program's own; 128+N when signal N
+ * killed it; 127 not found, 126 not executable; 2 for usage errors; 72 for a
+ * missing native helper; each failure with one line on stderr naming the
+ * problem. hookinit runs as PID 1 of a fresh pid namespace throughout.
  */
-import { chmodSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, linkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
+  HOOKINIT,
   killLeftovers,
   lines,
   parseLogLines,
@@ -130,10 +132,8 @@ describe("usage errors exit 2 with one line on stderr", () => {
     expect(result.stdout).toBe("");
   });
 
-  // BUG: node's parseArgs message for an option whose value looks like a flag
-  // is three lines long, and hookinit prints it as it is. Repro:
-  // `dist/hookinit --grace -- sleep 1` prints "Option '--grace' argument is
-  // ambiguous." plus two more lines.
+  // node's parseArgs explains an option whose value looks like a flag over
+  // three lines; hookinit keeps the first.
   it("a flag whose value is missing before --", async () => {
     const result = await runHookinit(["--grace", "--", "true"]);
     expect(result.code).toBe(2);
@@ -145,5 +145,31 @@ describe("usage errors exit 2 with one line on stderr", () => {
     expect(result.code).toBe(2);
     expect(lines(result.stderr)).toHaveLength(1);
     expect(result.stderr).toContain("later");
+  });
+});
+
+describe("a broken installation exits 72, not 2", () => {
+  /** The executable alone in a directory of its own: no hookinit.node beside it. */
+  function lonelyCopy(): string {
+    const copy = join(tempDir(), "hookinit");
+    try {
+      linkSync(HOOKINIT, copy);
+    } catch {
+      copyFileSync(HOOKINIT, copy);
+    }
+    return copy;
+  }
+
+  it.each([
+    ["the supervisor", ["--", "true"]],
+    ["a client", ["status"]],
+  ])("%s without its native helper", (_, args) => {
+    const env = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith("HOOKINIT_")),
+    );
+    const result = spawnSync(lonelyCopy(), args, { encoding: "utf8", env, timeout: 30_000 });
+    expect(result.status, result.stderr).toBe(72);
+    expect(lines(result.stderr), result.stderr).toHaveLength(1);
+    expect(result.stderr).toContain("hookinit.node");
   });
 });

@@ -1,6 +1,6 @@
 /**
- * Property-based tests of the control socket's request parser (issue 6, "Bad
- * input"; SECURITY.md "What a caller can make hookinit do"), with fast-check:
+ * Property-based tests of the control socket's request parser (bad input;
+ * SECURITY.md "What a caller can make hookinit do"), with fast-check:
  *
  *  - whatever the line, parseRequest returns a request or throws a
  *    ProtocolError, never anything else;
@@ -14,11 +14,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { CALLABLE_HOOKS, normalizeHookName } from "../../src/core/hooks.js";
 import {
-  CALLABLE_HOOKS,
   encode,
   MAX_REQUEST_BYTES,
-  normalizeHookName,
   ProtocolError,
   parseRequest,
   type Request,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { normalizeHookName } from "../../src/core/hooks.js";
 import {
   encode,
   MAX_REQUEST_BYTES,
-  normalizeHookName,
   ProtocolError,
   parseRequest,
   parseServerEvent,

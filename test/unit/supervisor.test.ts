@@ -1,8 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Handler, Hook, HookConfig, HookName } from "../../src/hooks/config.js";
-import type { OutputEvent } from "../../src/ipc/protocol.js";
+import { EXIT } from "../../src/core/exit-codes.js";
+import type { HookName, OutputEvent } from "../../src/core/hooks.js";
+import type { Handler, Hook, HookConfig } from "../../src/hooks/config.js";
 import type { LogOutput } from "../../src/log/logger.js";
-import { EXIT_POSTSTART_FAILED, Supervisor } from "../../src/supervisor/supervisor.js";
+import { Supervisor } from "../../src/supervisor/supervisor.js";
 
 const PID = 4242;
 
@@ -159,7 +160,7 @@ describe("Supervisor state machine", () => {
     expect(sent).toEqual([[-PID, "SIGTERM"]]);
     state.groupAlive = false;
     supervisor.onProgramExit({ pid: PID, code: null, signal: 15 });
-    expect(await supervisor.done).toBe(EXIT_POSTSTART_FAILED);
+    expect(await supervisor.done).toBe(EXIT.POSTSTART_FAILED);
   });
 
   it("refuses preStop after the program exited on its own", async () => {

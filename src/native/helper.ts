@@ -1,5 +1,6 @@
 import { accessSync, constants } from "node:fs";
 import { dirname, join } from "node:path";
+import { EXIT, ExitError } from "../core/exit-codes.js";
 
 /** The native helper's functions (native/hookinit.c). */
 export interface NativeHelper {
@@ -59,6 +60,18 @@ export function nativeHelperCandidates(): string[] {
   return [...new Set(places.filter((p): p is string => typeof p === "string" && p !== ""))];
 }
 
+/** The helper is missing, unreadable or does not load: the installation is broken. */
+export class NativeHelperError extends ExitError {
+  override name = "NativeHelperError";
+  constructor(message: string) {
+    super(message, EXIT.NATIVE_HELPER);
+  }
+}
+
+/**
+ * Loads the helper from the first candidate that exists. Throws
+ * NativeHelperError, with what to do, when none can be loaded.
+ */
 export function loadNativeHelper(): NativeHelper {
   const candidates = nativeHelperCandidates();
   const unreadable: string[] = [];
@@ -70,16 +83,23 @@ export function loadNativeHelper(): NativeHelper {
       continue;
     }
     const module = { exports: {} as NativeHelper };
-    process.dlopen(module, file);
+    try {
+      process.dlopen(module, file);
+    } catch (error) {
+      throw new NativeHelperError(
+        `native helper ${file} cannot be loaded: ${(error as Error).message}; ` +
+          `use the hookinit.node built with this hookinit`,
+      );
+    }
     return module.exports;
   }
   if (unreadable.length > 0) {
-    throw new Error(
+    throw new NativeHelperError(
       `native helper ${unreadable.join(", ")} cannot be read by uid ${process.getuid?.()}; ` +
         `make it and its directories readable by the container's user`,
     );
   }
-  throw new Error(
+  throw new NativeHelperError(
     `native helper ${NATIVE_FILE} not found (looked in ${candidates.join(", ")}); ` +
       `copy it next to the hookinit executable`,
   );
