@@ -20,6 +20,10 @@ Usage:
   hookinit hook postStart|preStop            from a lifecycle exec handler: run that hook in the supervisor
   hookinit status                            print the supervisor's state as JSON
   hookinit ready                             exit 0 only while the program runs and postStart succeeded
+  hookinit install DIR                       copy the hookinit directory into DIR (for an init container)
+  hookinit inject [OPTIONS] [FILE...|-]      rewrite workload manifests to run under hookinit without
+                                             rebuilding images (hookinit inject --help)
+  hookinit webhook [OPTIONS]                 the same as a mutating admission webhook (hookinit webhook --help)
   hookinit --help | --version
 
 Options (each also settable as the environment variable in brackets):

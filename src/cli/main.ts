@@ -80,6 +80,12 @@ async function main(argv: readonly string[]): Promise<number> {
     case "status":
     case "ready":
       return runClient(invocation);
+    case "tool": {
+      // Loaded only here: the supervisor's start never evaluates them.
+      const tools = await import("../inject/command.js");
+      const run = { install: tools.runInstall, inject: tools.runInject, webhook: tools.runWebhook };
+      return run[invocation.tool](invocation.args);
+    }
   }
 }
 

@@ -25,7 +25,12 @@ export type Invocation =
   | { kind: "supervise"; options: SuperviseOptions }
   | { kind: "hook"; hook: string; options: CommonOptions }
   | { kind: "status"; options: CommonOptions }
-  | { kind: "ready"; options: CommonOptions };
+  | { kind: "ready"; options: CommonOptions }
+  | { kind: "tool"; tool: Tool; args: string[] };
+
+/** Commands that do not supervise anything: install, inject and the webhook (src/inject/). */
+export const TOOLS = ["install", "inject", "webhook"] as const;
+export type Tool = (typeof TOOLS)[number];
 
 /**
  * Every option, its environment variable and its help text. The help screen
@@ -136,6 +141,9 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   };
 
   const [first, ...args] = rest;
+  if (!sawDoubleDash && (TOOLS as readonly string[]).includes(first as string)) {
+    return { kind: "tool", tool: first as Tool, args };
+  }
   if (!sawDoubleDash && first !== undefined && CLIENT_COMMANDS.has(first)) {
     return parseClientCommand(first, args, common);
   }
