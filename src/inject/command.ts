@@ -5,9 +5,8 @@
  */
 import { readFileSync, writeSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { EXIT } from "../core/exit-codes.js";
 import { DEFAULT_OPTIONS, InjectError, type InjectOptions, injectText } from "./manifest.js";
-
-export const EXIT_USAGE = 2;
 
 function say(fd: 1 | 2, text: string): void {
   let rest = Buffer.from(text);
@@ -189,7 +188,7 @@ export async function runInstall(args: readonly string[]): Promise<number> {
   }
   if (args.length !== 1 || args[0] === undefined || args[0].startsWith("-")) {
     say(2, "hookinit: usage: hookinit install DIR\n");
-    return EXIT_USAGE;
+    return EXIT.USAGE;
   }
   try {
     const result = install(args[0]);
@@ -203,7 +202,7 @@ export async function runInstall(args: readonly string[]): Promise<number> {
   } catch (error) {
     if (!(error instanceof InstallError)) throw error;
     say(2, `hookinit: ${error.message}\n`);
-    return EXIT_USAGE;
+    return EXIT.USAGE;
   }
 }
 
@@ -225,7 +224,7 @@ export async function runWebhook(args: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof WebhookConfigError) {
       say(2, `hookinit: webhook: ${error.message}\n`);
-      return EXIT_USAGE;
+      return EXIT.USAGE;
     }
     return report(error);
   }
@@ -234,5 +233,5 @@ export async function runWebhook(args: readonly string[]): Promise<number> {
 function report(error: unknown): number {
   if (!(error instanceof InjectError)) throw error;
   say(2, `hookinit: ${error.message}\n`);
-  return EXIT_USAGE;
+  return EXIT.USAGE;
 }
