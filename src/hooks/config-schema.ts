@@ -13,11 +13,21 @@
  *
  * Kubernetes semantics kept: exactly one handler per hook; httpGet `path`
  * defaults to "/", `scheme` to HTTP (lower case accepted too), and an empty
- * string means the default as in the API; sleep `seconds` is a positive
- * integer; ports are 1 to 65535 or a port name (IANA_SVC_NAME), resolved
- * from the container's `ports` like the kubelet does. One deliberate
- * difference: `host` defaults to 127.0.0.1, since the hook runs inside the
- * container (the kubelet uses the pod IP).
+ * string means the default as in the API; sleep `seconds` is a whole number
+ * and 0 is valid and returns at once (PodLifecycleSleepActionAllowZero, GA
+ * in Kubernetes 1.34); ports are 1 to 65535 or a port name (IANA_SVC_NAME),
+ * resolved from the container's `ports` like the kubelet does. One
+ * deliberate difference: `host` defaults to 127.0.0.1, since the hook runs
+ * inside the container (the kubelet uses the pod IP).
+ *
+ * `tcpSocket` is deprecated as a lifecycle handler in the API ("NOT
+ * supported ... lifecycle hooks will fail at runtime"): the kubelet fails
+ * it. hookinit runs it, so on a kubelet it works only when the pod's hook is
+ * an exec of `hookinit hook NAME`; its error messages say so (TCP_NOTE).
+ *
+ * `stopSignal` (Kubernetes 1.33+) takes the API's signal names; those PID 1
+ * cannot act on are refused, each with its reason (uncatchable, hookinit's
+ * own SIGCHLD, real-time signals Node cannot receive).
  *
  * Our extensions (not in Kubernetes; the API server rejects them in a real
  * pod spec, so they live in hookinit's own config file):
@@ -70,8 +80,8 @@ const URL_PATH = /^[\u0021-\u007e]*$/;
 /** A host name, an IPv4 address, or an IPv6 address (brackets optional). */
 const HOST = /^(?:[A-Za-z0-9_.-]+|\[?[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?\]?)$/;
 
-/** The stop signals Kubernetes accepts in `lifecycle.stopSignal` (core/v1 Signal). */
-const STOP_SIGNALS = [
+/** The stop signals Kubernetes accepts in `lifecycle.stopSignal` (core/v1 Signal, Linux). */
+export const STOP_SIGNALS: readonly string[] = [
   ...(
     "SIGABRT SIGALRM SIGBUS SIGCHLD SIGCLD SIGCONT SIGFPE SIGHUP SIGILL SIGINT SIGIO SIGIOT " +
     "SIGKILL SIGPIPE SIGPOLL SIGPROF SIGPWR SIGQUIT SIGSEGV SIGSTKFLT SIGSTOP SIGSYS SIGTERM " +
@@ -98,6 +108,27 @@ export function show(value: unknown): string {
   if (typeof value === "object") return `a mapping ${json}`;
   return json;
 }
+
+/**
+ * Why hookinit refuses a stop signal that Kubernetes accepts: what the
+ * runtime sends must reach hookinit as PID 1 and start its stop sequence.
+ */
+export function stopSignalRefusal(signal: string): string | undefined {
+  if (signal === "SIGKILL" || signal === "SIGSTOP") {
+    return `${signal} cannot be caught: the runtime would ${signal === "SIGKILL" ? "kill" : "freeze"} PID 1 at once, with no preStop and nothing forwarded; use a signal your program handles (e.g. SIGTERM, SIGQUIT) or leave stopSignal out`;
+  }
+  if (signal === "SIGCHLD" || signal === "SIGCLD") {
+    return `${signal} cannot be the stop signal: hookinit reaps children on SIGCHLD and cannot tell the runtime's apart from a child's exit; use e.g. SIGTERM or SIGQUIT`;
+  }
+  if (signal.startsWith("SIGRTM")) {
+    return `${signal} is a real-time signal, which hookinit (a Node program) cannot receive, so the stop would go unnoticed until SIGKILL; use a standard signal such as SIGTERM, SIGQUIT or SIGUSR1`;
+  }
+  return undefined;
+}
+
+/** Appended to messages about a tcpSocket handler. */
+export const TCP_NOTE =
+  "; note: tcpSocket is deprecated as a lifecycle handler in Kubernetes and the kubelet fails it at runtime, so in a pod spec it works only through an exec hook calling `hookinit hook` (hookinit runs it from this config)";
 
 function clip(text: string): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
@@ -286,7 +317,7 @@ function httpHeader() {
 function handlerSchemas(ports: PortTable | undefined) {
   const pathWhat = 'a URL path such as "/healthz", without spaces (percent-encode them)';
   const schemeWhat = "HTTP or HTTPS";
-  const secondsWhat = `a whole number of seconds from 1 to ${MAX_SECONDS}`;
+  const secondsWhat = `a whole number of seconds from 0 to ${MAX_SECONDS} (0 returns at once)`;
   const sm = expected(secondsWhat);
   return {
     exec: mapping({ command: commandSchema() }, "a mapping with command: [...]", true),
@@ -330,7 +361,7 @@ function handlerSchemas(ports: PortTable | undefined) {
         seconds: v.pipe(
           v.number(sm),
           v.integer(sm),
-          v.minValue(1, sm),
+          v.minValue(0, sm),
           v.maxValue(MAX_SECONDS, sm),
           v.description(secondsWhat),
         ),
@@ -406,7 +437,15 @@ export function lifecycleSchema(ports: PortTable | undefined) {
       postStart: v.optional(hook),
       preStop: v.optional(hook),
       postStop: v.optional(hook),
-      stopSignal: v.optional(v.picklist(STOP_SIGNALS, expected(signalWhat))),
+      stopSignal: v.optional(
+        v.pipe(
+          v.picklist(STOP_SIGNALS, expected(signalWhat)),
+          v.rawCheck(({ dataset, addIssue }) => {
+            const refusal = dataset.typed ? stopSignalRefusal(dataset.value) : undefined;
+            if (refusal !== undefined) addIssue({ message: refusal });
+          }),
+        ),
+      ),
     },
     "a mapping with postStart, preStop and/or postStop",
     true,
@@ -450,13 +489,19 @@ export function snippetSchema(ports: PortTable | undefined) {
   );
 }
 
-/** A pod spec: the containers, each with a name; the rest is not ours to check. */
+/**
+ * A pod spec: the containers, each with a name (and, for init containers,
+ * the restartPolicy that makes one a sidecar), and the pod's OS, which
+ * Kubernetes requires with `lifecycle.stopSignal`. The rest is not ours to
+ * check.
+ */
 const containerRef = mapping(
   {
     name: v.pipe(
       v.string(expected("the container's name (a string)")),
       v.description("the container's name"),
     ),
+    restartPolicy: v.optional(v.string(expected("a restart policy such as Always"))),
   },
   "a container (a mapping with name:)",
   false,
@@ -469,6 +514,13 @@ export const podSpecSchema = mapping(
       v.description("a list of containers"),
     ),
     initContainers: v.optional(v.array(containerRef, expected("a list of containers"))),
+    os: v.optional(
+      mapping(
+        { name: v.optional(v.string(expected("an OS name: linux"))) },
+        "a mapping {name: linux}",
+        false,
+      ),
+    ),
   },
   "a pod spec (a mapping with containers:)",
   false,

@@ -43,6 +43,7 @@ import {
   podSpecSchema,
   show,
   snippetSchema,
+  TCP_NOTE,
   workloadSchema,
 } from "./config-schema.js";
 
@@ -237,9 +238,34 @@ function fromWorkload(
   const prefix = `${specText}.${field}[${position}]`;
   const context = where(workload, `container ${name}`);
   const ports = portTable(raw, name, context, prefix);
+  const osName = podSpec.os?.name;
+  if (osName !== undefined && osName !== "linux") {
+    throw new ConfigError(
+      `${context}: ${specText}.os.name: expected linux (hookinit runs on Linux), got ${show(osName)}`,
+    );
+  }
   const lifecycle = isMapping(raw) ? raw.lifecycle : undefined;
   if (lifecycle === undefined) return {}; // the container has no lifecycle hooks
-  return toConfig(validate(lifecycleSchema(ports), lifecycle, context, `${prefix}.lifecycle`));
+  if (
+    field === "initContainers" &&
+    podSpec.initContainers?.[position]?.restartPolicy !== "Always"
+  ) {
+    // The API server refuses lifecycle on an init container that is not a sidecar.
+    throw new ConfigError(
+      `${context}: ${prefix}.lifecycle: only a restartable init container (a sidecar, restartPolicy: Always) may have lifecycle hooks, as in Kubernetes; ${name} is an init container that runs to completion`,
+    );
+  }
+  const config = toConfig(
+    validate(lifecycleSchema(ports), lifecycle, context, `${prefix}.lifecycle`),
+  );
+  if (config.stopSignal !== undefined && osName === undefined) {
+    // Kubernetes checks the stop signal against the pod's OS, so it refuses
+    // stopSignal in a pod that does not name one.
+    throw new ConfigError(
+      `${context}: ${specText}.os.name: missing; Kubernetes accepts ${prefix}.lifecycle.stopSignal only in a pod that names its OS: add os: {name: linux} to ${specText}`,
+    );
+  }
+  return config;
 }
 
 /** The container's named ports, validated. */
@@ -268,7 +294,8 @@ function validate<S extends v.GenericSchema>(
   const issue = firstIssue(result.issues);
   const inner = issuePath(issue);
   const path = prefix === "" ? inner : inner === "" ? prefix : `${prefix}.${inner}`;
-  throw new ConfigError(`${where}: ${path === "" ? "" : `${path}: `}${issue.message}`);
+  const note = issue.path?.some((item) => item.key === "tcpSocket") ? TCP_NOTE : "";
+  throw new ConfigError(`${where}: ${path === "" ? "" : `${path}: `}${issue.message}${note}`);
 }
 
 function toConfig(lifecycle: ParsedLifecycle): HookConfig {

@@ -203,17 +203,45 @@ function pipeLines(stream: Readable | null, name: OutputStream, context: Handler
  * status from 200 to 399, as for probes. The kubelet ignores the status of
  * a hook's response entirely (kubernetes#56963); we do not, so a drain
  * endpoint that answers 500 fails the hook visibly. Certificates are not
- * verified, as the kubelet does not verify them for hooks and probes.
+ * verified, as the kubelet does not verify them for hooks and probes. As
+ * the kubelet does (pkg/kubelet/lifecycle/handlers.go, since hooks began to
+ * honour `scheme`), an HTTPS request that a plain-HTTP server answers is
+ * sent once more over HTTP, without the Authorization header.
  */
 async function runHttpGet(
   handler: Extract<Handler, { type: "httpGet" }>,
   context: HandlerContext,
 ): Promise<HandlerResult> {
-  const http = handler.scheme === "HTTPS" ? await import("node:https") : await import("node:http");
-  const hostForUrl = handler.host.includes(":") ? `[${handler.host}]` : handler.host;
-  const url = `${handler.scheme.toLowerCase()}://${hostForUrl}:${handler.port}${handler.path}`;
   const headers: Record<string, string> = { "User-Agent": "hookinit" };
   for (const { name, value } of handler.headers) headers[name] = value;
+  const first = await httpRequest(handler, handler.scheme, headers, context);
+  if (!first.plainHttpAnswer) return first.result;
+  context.output("stderr", [
+    {
+      text: `${first.url}: the server answered in plain HTTP; retrying over HTTP without the Authorization header, as the kubelet does`,
+      partial: false,
+    },
+  ]);
+  const withoutAuthorization = Object.fromEntries(
+    Object.entries(headers).filter(([name]) => name.toLowerCase() !== "authorization"),
+  );
+  return (await httpRequest(handler, "HTTP", withoutAuthorization, context)).result;
+}
+
+async function httpRequest(
+  handler: Extract<Handler, { type: "httpGet" }>,
+  scheme: "HTTP" | "HTTPS",
+  headers: Record<string, string>,
+  context: HandlerContext,
+): Promise<{ result: HandlerResult; url: string; plainHttpAnswer: boolean }> {
+  const http = scheme === "HTTPS" ? await import("node:https") : await import("node:http");
+  const hostForUrl = handler.host.includes(":") ? `[${handler.host}]` : handler.host;
+  const url = `${scheme.toLowerCase()}://${hostForUrl}:${handler.port}${handler.path}`;
+  const done = (result: HandlerResult, plainHttpAnswer = false) => ({
+    result,
+    url,
+    plainHttpAnswer,
+  });
 
   return new Promise((resolve) => {
     const request = http.request(
@@ -233,19 +261,22 @@ async function runHttpGet(
         const line = `GET ${url} -> ${status} ${response.statusMessage ?? ""}`.trimEnd();
         const ok = status >= 200 && status <= 399;
         context.output(ok ? "stdout" : "stderr", [{ text: line, partial: false }]);
-        response.once("end", () =>
-          resolve(ok ? { exitCode: 0 } : { exitCode: EXIT.FAILURE, error: `HTTP ${status}` }),
-        );
-        response.once("error", () =>
-          resolve(ok ? { exitCode: 0 } : { exitCode: EXIT.FAILURE, error: `HTTP ${status}` }),
-        );
+        const result: HandlerResult = ok
+          ? { exitCode: 0 }
+          : { exitCode: EXIT.FAILURE, error: `HTTP ${status}` };
+        response.once("end", () => resolve(done(result)));
+        response.once("error", () => resolve(done(result)));
       },
     );
     request.once("error", (error: NodeJS.ErrnoException) => {
-      if (context.signal.aborted) return resolve(abortedResult(context.signal));
+      if (context.signal.aborted) return resolve(done(abortedResult(context.signal)));
+      // OpenSSL's reading of an HTTP response where a TLS record should be.
+      if (scheme === "HTTPS" && /wrong version number/i.test(error.message)) {
+        return resolve(done({ exitCode: EXIT.FAILURE, error: "plain HTTP answer" }, true));
+      }
       const reason = `GET ${url} failed: ${error.code ?? error.message}`;
       context.output("stderr", [{ text: reason, partial: false }]);
-      resolve({ exitCode: EXIT.FAILURE, error: reason });
+      resolve(done({ exitCode: EXIT.FAILURE, error: reason }));
     });
     request.end();
   });

@@ -5,7 +5,7 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanEnv, cleanupHookinits, HOOKINIT, run, tempDir } from "../hook-helpers.js";
+import { cleanEnv, cleanupHookinits, HOOKINIT, Hookinit, run, tempDir } from "../hook-helpers.js";
 
 cleanupHookinits();
 
@@ -80,7 +80,11 @@ const INVALID: Case[] = [
     names: "preStop",
   },
   { name: "no handler", text: "postStart: {}\n", names: "postStart" },
-  { name: "sleep zero", text: "preStop:\n  sleep: {seconds: 0}\n", names: "preStop.sleep.seconds" },
+  {
+    name: "sleep negative",
+    text: "preStop:\n  sleep: {seconds: -1}\n",
+    names: "preStop.sleep.seconds",
+  },
   {
     name: "sleep fractional",
     text: "postStop:\n  sleep: {seconds: 1.5}\n",
@@ -113,6 +117,8 @@ const INVALID: Case[] = [
   },
   { name: "unknown hook", text: "preStart:\n  exec: {command: [warm]}\n", names: "preStart" },
   { name: "stopSignal without SIG", text: "stopSignal: TERM\n", names: "stopSignal" },
+  { name: "stopSignal real-time", text: "stopSignal: SIGRTMIN+3\n", names: "stopSignal" },
+  { name: "stopSignal SIGKILL", text: "stopSignal: SIGKILL\n", names: "stopSignal" },
   {
     name: "a pod manifest's container hook",
     text: POD("preStop:\n  sleep: {seconds: -1}"),
@@ -227,5 +233,37 @@ describe("HOOKINIT_CONFIG_INLINE: the configuration in a variable (what inject w
     expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
     expect(result.stderr).toContain("--config and HOOKINIT_CONFIG_INLINE are both set");
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+describe("lifecycle.stopSignal from a Pod manifest (Kubernetes 1.33+)", () => {
+  it("becomes the stop signal: it starts preStop, then reaches the program", async () => {
+    const hookinit = await Hookinit.start({
+      config: {
+        kind: "Pod",
+        metadata: { name: "web" },
+        spec: {
+          os: { name: "linux" },
+          containers: [
+            {
+              name: "app",
+              lifecycle: { stopSignal: "SIGUSR1", preStop: { exec: { command: ["true"] } } },
+            },
+          ],
+        },
+      },
+      program: [
+        "sh",
+        "-c",
+        `trap 'echo "got-USR1"; exit 0' USR1; echo program-up; sleep 100000 & wait`,
+      ],
+    });
+    await hookinit.waitForLine((line) => line === "program-up");
+    hookinit.signal("SIGUSR1");
+    await hookinit.waitForLine((line) => line === "got-USR1");
+    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect(
+      hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
+    ).toMatchObject({ exitCode: 0 });
   });
 });

@@ -107,6 +107,28 @@ describe("httpGet preStop against a local server", () => {
     expect(seen.slice(before).map((s) => s.path)).toEqual(["/"]);
   });
 
+  it("scheme HTTPS against a plain-HTTP server: retried over HTTP without Authorization, as the kubelet does", async () => {
+    const token = `fallback-${Math.random().toString(36).slice(2)}`;
+    const { client } = await callPreStop({
+      httpGet: {
+        scheme: "HTTPS",
+        path: `/status/200/${token}`,
+        port: httpPort,
+        httpHeaders: [
+          { name: "Authorization", value: "Bearer secret" },
+          { name: "X-Drain-Token", value: token },
+        ],
+      },
+    });
+    expect(client.code, client.stderr).toBe(0);
+    expect(client.stderr).toContain("answered in plain HTTP; retrying over HTTP");
+    expect(client.stdout).toContain(`GET http://127.0.0.1:${httpPort}/status/200/${token} -> 200`);
+    const requests = seen.filter((s) => s.path.includes(token));
+    expect(requests).toHaveLength(1);
+    expect(requests[0]?.headers.authorization).toBeUndefined();
+    expect(requests[0]?.headers["x-drain-token"]).toBe(token);
+  });
+
   it("a closed port: non-zero", async () => {
     const { client, hookinit } = await callPreStop({ httpGet: { path: "/", port: closedPort } });
     expect(client.code).not.toBe(0);
@@ -182,6 +204,14 @@ describe("sleep preStop", () => {
     // Slack for timer rounding; no upper bound on a loaded machine.
     expect(performance.now() - sentAt).toBeGreaterThanOrEqual(950);
     expect((await hookinit.waitForExit()).code).toBe(0);
+    expect(
+      hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
+    ).toMatchObject({ exitCode: 0 });
+  });
+
+  it("sleep seconds 0 (valid since Kubernetes 1.34): the client's preStop returns 0 at once", async () => {
+    const { client, hookinit } = await callPreStop({ sleep: { seconds: 0 } });
+    expect(client.code, client.stderr).toBe(0);
     expect(
       hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
     ).toMatchObject({ exitCode: 0 });

@@ -64,7 +64,7 @@ interface Generated {
   handler: Handler;
 }
 
-const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGWINCH", "SIGRTMIN+3"];
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGQUIT", "SIGUSR1", "SIGWINCH", "SIGPWR"];
 
 /** Command arguments: any string without NUL; the first one non-empty. */
 const arg = fc.string({ unit: "binary", maxLength: 20 }).filter((s) => !s.includes("\0"));
@@ -156,7 +156,7 @@ function handlerArb(port: fc.Arbitrary<PortChoice>): fc.Arbitrary<Generated> {
       handler: { type: "tcpSocket", host: host.parsed, port: port.parsed },
     };
   });
-  const sleep = fc.integer({ min: 1, max: 86_400 }).map(
+  const sleep = fc.integer({ min: 0, max: 86_400 }).map(
     (seconds): Generated => ({
       input: { sleep: { seconds } },
       handler: { type: "sleep", seconds },
@@ -347,8 +347,10 @@ describe("valid generated configs give the expected handlers", () => {
             ? {
                 containers: containers.length > 0 ? containers : [{ name: "main" }],
                 initContainers: [{ ...chosen, restartPolicy: "Always" }],
+                // Kubernetes requires the pod's OS with lifecycle.stopSignal.
+                os: { name: "linux" },
               }
-            : { containers };
+            : { containers, os: { name: "linux" } };
           const doc = (kinds[kind] as (spec: unknown) => Record<string, unknown>)(spec);
           expectConfig(serialize(doc, how), generated.expected, "chosen");
           // The only container is found without --container.
@@ -374,7 +376,7 @@ describe("valid generated configs give the expected handlers", () => {
             yamlStringify({
               apiVersion: "v1",
               kind: "Pod",
-              spec: { containers: [{ name: "app", lifecycle }] },
+              spec: { os: { name: "linux" }, containers: [{ name: "app", lifecycle }] },
             }),
           ];
           expectConfig(docs.join("---\n"), expected);
@@ -655,7 +657,7 @@ describe("random and mutated input: a config or a one-line ConfigError naming th
         .double({ noNaN: false })
         .filter((p) => !Number.isInteger(p))
         .map((port) => ({ tcpSocket: { port } })),
-      fc.integer({ max: 0 }).map((seconds) => ({ sleep: { seconds } })),
+      fc.integer({ max: -1 }).map((seconds) => ({ sleep: { seconds } })),
       fc.integer({ min: 86_401 }).map((seconds) => ({ sleep: { seconds } })),
       fc.double({ max: 0, noNaN: true }).map((t) => ({ sleep: { seconds: 1 }, timeoutSeconds: t })),
       fc

@@ -190,13 +190,7 @@ const invalid: Invalid[] = [
     name: "negative sleep",
     text: "preStop:\n  sleep: {seconds: -1}\n",
     path: "preStop.sleep.seconds",
-    says: /expected a whole number of seconds from 1 to 86400, got -1/,
-  },
-  {
-    name: "zero sleep",
-    text: "preStop:\n  sleep: {seconds: 0}\n",
-    path: "preStop.sleep.seconds",
-    says: /got 0$/,
+    says: /expected a whole number of seconds from 0 to 86400 \(0 returns at once\), got -1/,
   },
   {
     name: "a huge sleep",
@@ -402,7 +396,7 @@ spec:
       containers:
       - name: app
         lifecycle:
-          preStop: {sleep: {seconds: 0}}
+          preStop: {sleep: {seconds: -5}}
 `,
     path: "spec.template.spec.containers[0].lifecycle.preStop.sleep.seconds",
     says: /^config \/etc\/hookinit\.yaml \(document 2, Deployment web, container app\): /,
@@ -798,11 +792,11 @@ describe("loadConfig", () => {
       JSON.stringify({
         kind: "Pod",
         metadata: { name: "web" },
-        spec: { containers: [{ name: "app", lifecycle: { preStop: { sleep: { seconds: 0 } } } }] },
+        spec: { containers: [{ name: "app", lifecycle: { preStop: { sleep: { seconds: -1 } } } }] },
       }),
     );
     expect(errorOf(() => loadConfig(file, "app")).message).toBe(
-      `config ${file} (Pod web, container app): spec.containers[0].lifecycle.preStop.sleep.seconds: expected a whole number of seconds from 1 to 86400, got 0`,
+      `config ${file} (Pod web, container app): spec.containers[0].lifecycle.preStop.sleep.seconds: expected a whole number of seconds from 0 to 86400 (0 returns at once), got -1`,
     );
   });
 
