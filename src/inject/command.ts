@@ -214,12 +214,13 @@ export async function runWebhook(args: readonly string[]): Promise<number> {
       cert: { type: "string" },
       key: { type: "string" },
       "max-body-bytes": { type: "string" },
+      "cert-check": { type: "string" },
     });
     if (values.help) {
       say(1, webhookUsage());
       return 0;
     }
-    const server = await startWebhook(values);
+    const server = await startWebhook(values, injectOptions(values));
     return await server.closed;
   } catch (error) {
     if (error instanceof WebhookConfigError) {

@@ -1,0 +1,288 @@
+/**
+ * `hookinit webhook`: real AdmissionReview requests (the shape of the
+ * Kubernetes documentation's example) over TLS, with a self-signed
+ * certificate made here with openssl.
+ */
+import { execFileSync } from "node:child_process";
+import { renameSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { DEFAULT_OPTIONS, injectText } from "../../src/inject/manifest.js";
+import { type RunningWebhook, startWebhook, type WebhookLog } from "../../src/inject/webhook.js";
+import { removeTempDirs, tempDir, waitFor } from "../helpers.js";
+
+const IMAGE = "registry.example/hookinit:1.0";
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON walked loosely in assertions
+type Json = any;
+
+function makeCert(dir: string, name: string, cn: string): { cert: string; key: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-addext",
+      `subjectAltName=DNS:${cn},IP:127.0.0.1`,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    { stdio: "ignore" },
+  );
+  return { cert, key };
+}
+
+interface Reply {
+  status: number;
+  body: string;
+  json: () => Json;
+  peerCN: string | undefined;
+}
+
+function post(
+  port: number,
+  body: string | Buffer,
+  path = "/mutate",
+  method = "POST",
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method,
+        rejectUnauthorized: false, // self-signed; the test checks which certificate it got
+        headers: { "content-type": "application/json" },
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const peer = (res.socket as import("node:tls").TLSSocket).getPeerCertificate();
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text,
+            json: () => JSON.parse(text),
+            peerCN: String(peer?.subject?.CN),
+          });
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const POD = {
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { name: "web", namespace: "shop", labels: { app: "web" } },
+  spec: {
+    terminationGracePeriodSeconds: 45,
+    containers: [
+      {
+        name: "app",
+        image: "nginx:1.27",
+        command: ["/docker-entrypoint.sh", "nginx"],
+        args: ["-g", "daemon off;"],
+        ports: [{ name: "http", containerPort: 80 }],
+        lifecycle: { preStop: { httpGet: { path: "/drain", port: "http" } } },
+      },
+    ],
+  },
+};
+
+/** The Kubernetes documentation's AdmissionReview request, around a pod. */
+function review(pod: unknown, extra: Record<string, unknown> = {}) {
+  return {
+    apiVersion: "admission.k8s.io/v1",
+    kind: "AdmissionReview",
+    request: {
+      uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+      kind: { group: "", version: "v1", kind: "Pod" },
+      resource: { group: "", version: "v1", resource: "pods" },
+      requestKind: { group: "", version: "v1", kind: "Pod" },
+      requestResource: { group: "", version: "v1", resource: "pods" },
+      name: "web",
+      namespace: "shop",
+      operation: "CREATE",
+      userInfo: { username: "admin", uid: "014fbff9a07c", groups: ["system:authenticated"] },
+      object: pod,
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: "meta.k8s.io/v1", kind: "CreateOptions" },
+      ...extra,
+    },
+  };
+}
+
+/** RFC 6902 add and replace, enough to apply the webhook's patch. */
+function applyPatch(document: Json, ops: { op: string; path: string; value: unknown }[]): Json {
+  const result = structuredClone(document);
+  for (const { op, path, value } of ops) {
+    expect(["add", "replace"]).toContain(op);
+    const keys = path
+      .split("/")
+      .slice(1)
+      .map((k) => k.replaceAll("~1", "/").replaceAll("~0", "~"));
+    const last = keys.pop() as string;
+    let parent = result;
+    for (const key of keys) parent = parent[key];
+    if (op === "replace") expect(parent).toHaveProperty(last);
+    if (Array.isArray(parent) && last === "-") parent.push(value);
+    else parent[last] = value;
+  }
+  return result;
+}
+
+describe("hookinit webhook over TLS", () => {
+  const dir = tempDir();
+  const logs: { level: string; msg: string; fields?: object }[] = [];
+  const log: WebhookLog = (level, msg, fields) =>
+    logs.push({ level, msg, ...(fields ? { fields } : {}) });
+  let webhook: RunningWebhook;
+  let files: { cert: string; key: string };
+
+  beforeAll(async () => {
+    files = makeCert(dir, "first", "hookinit-webhook.first");
+    webhook = await startWebhook(
+      {
+        cert: files.cert,
+        key: files.key,
+        listen: "127.0.0.1:0",
+        "max-body-bytes": "65536",
+        "cert-check": "0.2",
+      },
+      { ...DEFAULT_OPTIONS, image: IMAGE },
+      log,
+      false,
+    );
+  });
+  afterAll(async () => {
+    webhook?.close();
+    await webhook?.closed;
+    removeTempDirs();
+  });
+
+  it("a pod to inject: the JSONPatch, applied, equals hookinit inject's output", async () => {
+    const reply = await post(webhook.port, JSON.stringify(review(POD)));
+    expect(reply.status).toBe(200);
+    const body = reply.json();
+    expect(body).toMatchObject({
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      response: {
+        uid: "705ab4f5-6393-11e8-b7cc-42010a800002",
+        allowed: true,
+        patchType: "JSONPatch",
+      },
+    });
+    const patch = JSON.parse(Buffer.from(body.response.patch, "base64").toString());
+    const patched = applyPatch(POD, patch);
+    // What `kubectl get pod -o json | hookinit inject --image ...` writes.
+    const injected = parseAllDocuments(
+      injectText(JSON.stringify(POD), "stdin", { ...DEFAULT_OPTIONS, image: IMAGE }),
+    )[0]?.toJS();
+    expect(patched).toEqual(injected);
+    expect(patched.spec.containers[0].command.slice(0, 2)).toEqual(["/hookinit/hookinit", "--"]);
+    expect(patched.spec.initContainers[0].image).toBe(IMAGE);
+    expect(logs.at(-1)).toMatchObject({ level: "info", msg: "injected" });
+  });
+
+  it("a pod that opts out (label or annotation) is admitted unchanged", async () => {
+    for (const where of ["labels", "annotations"] as const) {
+      const pod = structuredClone(POD) as Json;
+      pod.metadata[where] = { ...(pod.metadata[where] ?? {}), "hookinit-inject": "disabled" };
+      const body = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+      expect(body.response).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
+    }
+  });
+
+  it("dryRun: the same answer, logged as a dry run", async () => {
+    const body = (await post(webhook.port, JSON.stringify(review(POD, { dryRun: true })))).json();
+    expect(body.response.allowed).toBe(true);
+    expect(body.response.patchType).toBe("JSONPatch");
+    expect(logs.at(-1)).toMatchObject({ msg: "injected (dry run)", fields: { dryRun: true } });
+  });
+
+  it("a pod it cannot inject is admitted unchanged, with a warning in the response and the log", async () => {
+    const pod = structuredClone(POD) as Json;
+    delete pod.spec.containers[0].command;
+    const body = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+    expect(body.response.allowed).toBe(true);
+    expect(body.response.patch).toBeUndefined();
+    expect(body.response.warnings).toEqual([expect.stringContaining("container app: no command")]);
+    expect(logs.at(-1)).toMatchObject({ level: "warn", msg: "not injected: admitted unchanged" });
+
+    // The annotation gives the command, as --command does for inject.
+    pod.metadata.annotations = {
+      "hookinit-inject/command.app": '["/docker-entrypoint.sh","nginx"]',
+    };
+    const fixed = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+    expect(fixed.response.patchType).toBe("JSONPatch");
+  });
+
+  it("not a pod creation: admitted unchanged", async () => {
+    const body = (
+      await post(webhook.port, JSON.stringify(review(POD, { operation: "UPDATE" })))
+    ).json();
+    expect(body.response).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
+  });
+
+  it("malformed JSON, a body that is not an AdmissionReview, an oversized body: an error each, and it keeps serving", async () => {
+    const bad = await post(webhook.port, '{"apiVersion": "admission.k8s.io/v1", "kind": ');
+    expect(bad.status).toBe(400);
+    expect(bad.json().error).toMatch(/^not JSON/);
+    const notReview = await post(webhook.port, JSON.stringify({ hello: "world" }));
+    expect(notReview.status).toBe(400);
+    const big = await post(webhook.port, Buffer.alloc(200_000, "x")).catch((error: Error) => error);
+    // The server answers 413 and closes; the client may see the answer or a reset while still sending.
+    if (!(big instanceof Error)) expect(big.status).toBe(413);
+    const get = await post(webhook.port, "", "/mutate", "GET");
+    expect(get.status).toBe(405);
+    const health = await post(webhook.port, "", "/healthz", "GET");
+    expect(health.status).toBe(200);
+    const good = await post(webhook.port, JSON.stringify(review(POD)));
+    expect(good.json().response.patchType).toBe("JSONPatch");
+  });
+
+  it("reloads the certificate and key when their files change", async () => {
+    expect((await post(webhook.port, "", "/healthz", "GET")).peerCN).toBe("hookinit-webhook.first");
+    const next = makeCert(dir, "second", "hookinit-webhook.second");
+    // Replace both files the way a Secret volume does: each appears whole at once.
+    renameSync(next.key, files.key);
+    renameSync(next.cert, files.cert);
+    await waitFor(
+      async () =>
+        (await post(webhook.port, "", "/healthz", "GET")).peerCN === "hookinit-webhook.second",
+      "the new certificate",
+    );
+    // A broken certificate is not loaded: the previous one keeps serving.
+    writeFileSync(files.cert, "not a certificate");
+    await waitFor(
+      () => logs.some((l) => l.msg.startsWith("certificate not reloaded")),
+      "the refusal in the log",
+    );
+    expect((await post(webhook.port, "", "/healthz", "GET")).peerCN).toBe(
+      "hookinit-webhook.second",
+    );
+  });
+});
