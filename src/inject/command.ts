@@ -148,9 +148,16 @@ export async function runInject(args: readonly string[]): Promise<number> {
     if (values.krm) {
       if (positionals.length > 0)
         throw new InjectError("inject --krm reads a ResourceList on stdin; give no FILE");
-      const { runKrm } = await import("./krm.js");
-      say(1, runKrm(readFileSync(0, "utf8"), values));
-      return 0;
+      const { runKrm, krmFailure } = await import("./krm.js");
+      const input = readFileSync(0, "utf8");
+      try {
+        say(1, runKrm(input, values));
+        return 0;
+      } catch (error) {
+        // The function spec: results on stdout, the error in them, and a non-zero exit.
+        if (error instanceof InjectError) say(1, krmFailure(input, error.message));
+        throw error;
+      }
     }
     const options = injectOptions(values);
     const files = positionals.length === 0 ? ["-"] : positionals;

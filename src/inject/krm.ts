@@ -73,3 +73,20 @@ export function fromFunctionConfig(config: unknown): Record<string, unknown> {
   for (const key of ["readiness", "strict", "undo"]) if (key in source) values[key] = flag(key);
   return values;
 }
+
+/** The input ResourceList with the error in `results` (severity error), for a failed run. */
+export function krmFailure(text: string, message: string): string {
+  const Y = require("yaml") as typeof Yaml;
+  const doc = Y.parseDocument(text);
+  const result = { message: `hookinit inject: ${message}`, severity: "error" };
+  if (Y.isMap(doc.contents)) {
+    doc.contents.set("results", doc.createNode([result]));
+    return doc.toString({ lineWidth: 0 });
+  }
+  return Y.stringify({
+    apiVersion: "config.kubernetes.io/v1",
+    kind: "ResourceList",
+    items: [],
+    results: [result],
+  });
+}
