@@ -80,7 +80,7 @@ export function krmFailure(text: string, message: string): string {
   const doc = Y.parseDocument(text);
   const result = { message: `hookinit inject: ${message}`, severity: "error" };
   if (Y.isMap(doc.contents)) {
-    doc.contents.set("results", doc.createNode([result]));
+    (doc.contents as Yaml.YAMLMap).set("results", doc.createNode([result]));
     return doc.toString({ lineWidth: 0 });
   }
   return Y.stringify({
