@@ -46,8 +46,10 @@ async function runClient(
         try {
           status = await fetchStatus(socket, "once");
         } catch (error) {
-          if (!(error instanceof Unreachable)) throw error;
-          say(2, `hookinit: not ready: cannot reach the supervisor: ${error.message}\n`);
+          // Whatever kept us from asking (no supervisor, a broken native
+          // helper): the probe's answer is still only 0 or 1.
+          const why = error instanceof Unreachable ? "cannot reach the supervisor" : "cannot ask";
+          say(2, `hookinit: not ready: ${why}: ${(error as Error).message}\n`);
           return EXIT.FAILURE;
         }
         if (status.ready) return 0;

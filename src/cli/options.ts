@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { EXIT, ExitError } from "../core/exit-codes.js";
+import { parseReadyAddress } from "../ipc/ready-address.js";
 import { LOG_FORMATS, LOG_LEVELS } from "../log/logger.js";
 import type { SuperviseOptions } from "../supervisor/main.js";
 import {
@@ -70,6 +71,11 @@ export const OPTION_SPECS = {
     type: "string",
     arg: "SIGNAL",
     help: "the signal that starts the stop sequence (default: the config's lifecycle stopSignal, else TERM)",
+  },
+  "ready-address": {
+    type: "string",
+    arg: "ADDR",
+    help: "serve GET /ready (200 ready, 503 not) on ADDR, e.g. :8086 or 127.0.0.1:8086 (default: off)",
   },
   "log-level": {
     type: "string",
@@ -182,6 +188,13 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       rewrites,
       singleChild: values["single-child"] === true || booleanFromEnv(env, "single-child"),
       stopSignal: optional(get("stop-signal"), parseStopSignal),
+      readyAddress: optional(get("ready-address"), (text) => {
+        try {
+          return parseReadyAddress(text);
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+      }),
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Socket } from "node:net";
 import type { HookConfig } from "../hooks/config.js";
+import type { ReadyAddress } from "../ipc/ready-address.js";
 import { createLogOutput, type LogFormat, type LogLevel } from "../log/logger.js";
 import { loadNativeHelper, type NativeHelper, type ReapedChild } from "../native/helper.js";
 import { spawnProgram } from "./program.js";
@@ -28,6 +29,8 @@ export interface SuperviseOptions {
   singleChild: boolean;
   /** Undefined when neither the flag nor the variable set it: the config's lifecycle.stopSignal, else SIGTERM. */
   stopSignal: SignalName | undefined;
+  /** Where to serve GET /ready over HTTP; undefined: nowhere (the default). */
+  readyAddress: ReadyAddress | undefined;
 }
 
 const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
@@ -83,6 +86,18 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   native.guardFaultSignals();
   native.unblockSignals(FORWARDED_SIGNALS.map(signalNumber));
 
+  // The HTTP readiness endpoint binds before the program starts, so a bad or
+  // taken address is a configuration error (exit 2), never a pod that runs
+  // and fails every probe. node:http loads only when it is asked for.
+  let supervisorForProbe: Supervisor | undefined;
+  const readyServer =
+    options.readyAddress === undefined
+      ? undefined
+      : await (await import("../ipc/ready-http.js")).listenReady(
+          options.readyAddress,
+          () => supervisorForProbe?.status().ready === true,
+        );
+
   const pid = spawnProgram(native, options.command, process.env, onTerminal);
 
   // Reap from this instant: a program that starts an orphan storm right away
@@ -131,6 +146,12 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     log.warn({ reason: reaping.why }, "no reaper thread: reaping from the event loop on SIGCHLD");
   }
   const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
+  supervisorForProbe = supervisor;
+  if (readyServer !== undefined)
+    log.info(
+      { address: options.readyAddress?.text, port: readyServer.port },
+      "readiness endpoint ready",
+    );
   const reportOrphans = setInterval(() => logOrphans(reaper, log), 1000);
   deliver = (signal) => supervisor.onSignal(signal);
   for (const signal of early) deliver(signal);
@@ -170,6 +191,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const exitCode = await supervisor.done;
   clearInterval(reportOrphans);
   server?.close();
+  readyServer?.close();
   reaper.stop();
   logOrphans(reaper, log);
   log.info({ exitCode }, "exiting");
