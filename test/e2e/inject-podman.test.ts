@@ -1,0 +1,281 @@
+/**
+ * `hookinit inject` end to end on podman: two pods whose image has no
+ * hookinit at all (busybox), injected with `--image` pointing at a hookinit
+ * image built like docker/Dockerfile's `hookinit` target (nothing but
+ * /hookinit/, a non-root USER, `install` as the default command), then
+ * `podman kube play` (podman 4.3 runs init containers and emptyDir volumes,
+ * but no lifecycle hooks):
+ *  - `podman exec` of the injected preStop command prints the handler's
+ *    output and puts it in `podman logs`;
+ *  - `podman pod stop` (a runtime that runs no hooks) gets preStop from
+ *    hookinit before the program's TERM, and the program's exit code is the
+ *    container's.
+ *
+ * Needs root and podman (test/container-setup.sh). Under CI=true a podman
+ * that cannot run containers fails this file instead of skipping it.
+ */
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, test } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { HOOKINIT, ROOT } from "../helpers.js";
+
+const SETUP = join(ROOT, "test", "container-setup.sh");
+const WAIT_MS = 60_000;
+const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
+const HOOKINIT_IMAGE = `localhost/hookinit-inject-${RUN_ID}:hookinit`;
+const APP_IMAGE = `localhost/hookinit-inject-${RUN_ID}:app`;
+const VOLUME = `hookinit-inject-${RUN_ID}`;
+
+function prepare(): string | undefined {
+  if (process.getuid?.() !== 0) return "these tests run podman as root (sudo npm test)";
+  const result = spawnSync("bash", [SETUP, "--quiet"], { encoding: "utf8", timeout: 900_000 });
+  if (result.status !== 0) {
+    return `test/container-setup.sh failed (${result.status ?? result.signal}): ${`${result.stdout}${result.stderr}`.trim().split("\n").slice(-3).join(" | ")}`;
+  }
+  return undefined;
+}
+const skipReason = prepare();
+const REQUIRED = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
+if (skipReason !== undefined) {
+  if (REQUIRED) {
+    test("podman can run containers (CI=true: the container tests must run)", () => {
+      throw new Error(`podman cannot run containers: ${skipReason}`);
+    });
+  } else {
+    console.warn(`SKIPPING test/e2e/inject-podman.test.ts: ${skipReason}`);
+  }
+}
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: readonly string[], input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin?.end(input);
+  });
+}
+
+/** podman ARGS; its stdout, or a failure with its stderr (never parsed: it may carry first-run warnings). */
+async function podman(...args: string[]): Promise<string> {
+  const result = await run("podman", args);
+  if (result.code !== 0)
+    throw new Error(`podman ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  detail: () => Promise<string>,
+): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await detail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The shared libraries ldd lists for FILE (none for a static one). */
+function sharedLibraries(file: string): string[] {
+  const out = spawnSync("ldd", [file], { encoding: "utf8" });
+  if (out.status !== 0) return [];
+  return [...out.stdout.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1] as string);
+}
+
+/**
+ * hookinit's directory as `install` would copy it. The self-contained
+ * directory (dist/hookinit/ with its own libraries) is taken whole. A build
+ * that is still a single glibc executable (dist/hookinit + hookinit.node)
+ * also needs the host's glibc in every image that runs it: returned as
+ * `libraries`, which then go into the app image too (it still has no
+ * hookinit).
+ */
+function hookinitDirectory(): { files: string[]; dir: string; libraries: string[] } {
+  const dir = dirname(HOOKINIT);
+  if (basename(dir) === "hookinit") return { dir, files: readdirSync(dir), libraries: [] };
+  const files = ["hookinit", "hookinit.node"].filter((f) => existsSync(join(dir, f)));
+  const libraries = [...new Set(files.flatMap((f) => sharedLibraries(join(dir, f))))];
+  return { dir, files, libraries };
+}
+
+function importImage(rootfs: string, image: string, changes: string[]): void {
+  const tar = `${rootfs}.tar`;
+  execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", tar, "."]);
+  execFileSync(
+    "podman",
+    ["import", "--quiet", ...changes.flatMap((c) => ["--change", c]), tar, image],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+}
+
+function buildImages(scratch: string): void {
+  const { dir, files, libraries } = hookinitDirectory();
+  const copyLibraries = (rootfs: string) => {
+    for (const library of libraries) {
+      mkdirSync(join(rootfs, dirname(library)), { recursive: true });
+      copyFileSync(library, join(rootfs, library));
+    }
+  };
+
+  // FROM scratch + /hookinit/, as docker/Dockerfile's hookinit target.
+  const hk = join(scratch, "hookinit-image");
+  mkdirSync(join(hk, "hookinit"), { recursive: true });
+  for (const file of files)
+    cpSync(join(dir, file), join(hk, "hookinit", file), { recursive: true });
+  copyLibraries(hk);
+  importImage(hk, HOOKINIT_IMAGE, [
+    "USER 65532:65532",
+    'ENTRYPOINT ["/hookinit/hookinit"]',
+    'CMD ["install", "/hookinit-volume"]',
+  ]);
+
+  // The app: busybox, no hookinit.
+  const app = join(scratch, "app-image");
+  for (const sub of ["bin", "etc", "proc", "sys", "dev", "tmp"])
+    mkdirSync(join(app, sub), { recursive: true });
+  chmodSync(join(app, "tmp"), 0o1777);
+  copyFileSync("/bin/busybox", join(app, "bin", "busybox"));
+  chmodSync(join(app, "bin", "busybox"), 0o755);
+  for (const applet of ["sh", "sleep", "echo", "cat", "true"])
+    symlinkSync("busybox", join(app, "bin", applet));
+  writeFileSync(join(app, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
+  copyLibraries(app);
+  importImage(app, APP_IMAGE, ["ENV PATH=/bin"]);
+}
+
+const PROGRAM =
+  "trap 'echo program got TERM; exit 7' TERM; echo program started; while true; do sleep 0.1; done";
+const pod = (name: string, handler: string) => `apiVersion: v1
+kind: Pod
+metadata:
+  name: ${name}
+spec:
+  terminationGracePeriodSeconds: 20
+  restartPolicy: Never
+  containers:
+    - name: app
+      image: ${APP_IMAGE}
+      command: ["sh", "-c", "${PROGRAM}"]
+      lifecycle:
+        preStop:
+          exec:
+            command: ["sh", "-c", "echo ${handler}"]
+`;
+
+describe.skipIf(skipReason !== undefined)(
+  "inject, then podman kube play an image without hookinit",
+  () => {
+    const scratch = mkdtempSync(join(tmpdir(), "hookinit-inject-podman-"));
+    const EXEC_POD = `hookinit-inject-${RUN_ID}-exec`;
+    const STOP_POD = `hookinit-inject-${RUN_ID}-stop`;
+    const preStopCommands = new Map<string, string[]>();
+    const logs = (pod: string) =>
+      run("podman", ["logs", `${pod}-app`]).then((r) => r.stdout + r.stderr);
+
+    beforeAll(async () => {
+      buildImages(scratch);
+      const manifest = `${pod(EXEC_POD, "prestop handler ran in exec")}---\n${pod(STOP_POD, "prestop handler ran on stop")}`;
+      const injected = await run(HOOKINIT, ["inject", "--image", HOOKINIT_IMAGE], manifest);
+      expect(injected.code, injected.stderr).toBe(0);
+      for (const doc of parseAllDocuments(injected.stdout)) {
+        const object = doc.toJS();
+        preStopCommands.set(
+          object.metadata.name,
+          object.spec.containers[0].lifecycle.preStop.exec.command,
+        );
+      }
+      // podman 4.3 makes an emptyDir a named volume: give this run's its own name.
+      const file = join(scratch, "injected.yaml");
+      writeFileSync(file, injected.stdout.replaceAll("name: hookinit\n", `name: ${VOLUME}\n`));
+      await podman("kube", "play", file);
+      for (const p of [EXEC_POD, STOP_POD]) {
+        await waitFor(
+          "the program to start",
+          async () => (await logs(p)).includes("program started"),
+          () => logs(p),
+        );
+      }
+    }, 300_000);
+
+    afterAll(async () => {
+      for (const p of [EXEC_POD, STOP_POD]) await run("podman", ["pod", "rm", "-f", "-t", "0", p]);
+      await run("podman", ["volume", "rm", "-f", VOLUME]);
+      await run("podman", ["rmi", "-f", HOOKINIT_IMAGE, APP_IMAGE]);
+      rmSync(scratch, { recursive: true, force: true });
+    }, 120_000);
+
+    it("the program runs under hookinit, installed by the init container", async () => {
+      const status = JSON.parse(
+        await podman("exec", `${EXEC_POD}-app`, "/hookinit/hookinit", "status"),
+      );
+      expect(status).toMatchObject({ phase: "running" });
+      expect(await logs(EXEC_POD)).toContain('"pid1":true');
+    });
+
+    it("podman exec of the injected preStop command: the handler's output, also in podman logs", async () => {
+      // The exact command the injected lifecycle carries, as a kubelet would run it.
+      const preStop = preStopCommands.get(EXEC_POD) as string[];
+      expect(preStop).toEqual(["/hookinit/hookinit", "hook", "preStop"]);
+      const result = await run("podman", ["exec", `${EXEC_POD}-app`, ...preStop]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toContain("prestop handler ran in exec");
+      await waitFor(
+        "the handler's output in podman logs",
+        async () => (await logs(EXEC_POD)).includes('"msg":"prestop handler ran in exec"'),
+        () => logs(EXEC_POD),
+      );
+    });
+
+    it("podman pod stop: preStop runs before the program's TERM, and its exit code comes through", async () => {
+      await podman("pod", "stop", "-t", "25", STOP_POD);
+      const text = await logs(STOP_POD);
+      const lines = text.split("\n");
+      const handler = lines.findIndex((l) => l.includes('"msg":"prestop handler ran on stop"'));
+      const term = lines.indexOf("program got TERM");
+      expect(handler, text).toBeGreaterThanOrEqual(0);
+      expect(term, text).toBeGreaterThan(handler);
+      const code = (
+        await podman("inspect", `${STOP_POD}-app`, "--format", "{{.State.ExitCode}}")
+      ).trim();
+      expect(code).toBe("7");
+    });
+  },
+);
