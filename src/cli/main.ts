@@ -22,7 +22,10 @@ function say(fd: 1 | 2, text: string): void {
 async function runClient(
   invocation: Extract<Invocation, { kind: "hook" | "status" | "ready" }>,
 ): Promise<number> {
-  const { callHook, fetchStatus, Unreachable } = await import("../ipc/client.js");
+  const { callHook, fetchStatus, setClientLogLevel, Unreachable } = await import(
+    "../ipc/client.js"
+  );
+  setClientLogLevel(invocation.options.logLevel);
   const socket = invocation.options.socket;
   try {
     switch (invocation.kind) {

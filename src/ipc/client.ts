@@ -1,9 +1,10 @@
-import { closeSync, readSync, writeSync } from "node:fs";
+import { accessSync, closeSync, constants, readSync, statSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { getSystemErrorName } from "node:util";
 import { EXIT } from "../core/exit-codes.js";
 import type { HookName, Status } from "../core/hooks.js";
-import { loadNativeHelper } from "../native/helper.js";
+import { loadNativeHelper, type NativeHelper } from "../native/helper.js";
 import {
   type ErrorCode,
   encode,
@@ -12,7 +13,7 @@ import {
   type Request,
   type ServerEvent,
 } from "./protocol.js";
-import { findSocket } from "./socket-path.js";
+import { candidateSocketPaths, type Debug, isOwnSupervisor, SOCKET_BASES } from "./socket-path.js";
 
 /**
  * How long the client keeps trying to reach the supervisor. The kubelet runs
@@ -33,11 +34,24 @@ const READ_CHUNK_BYTES = 64 * 1024;
 
 export class Unreachable extends Error {}
 
+/** Unexpected errors the client passes over; written to stderr with --log-level debug|trace. */
+let debug: Debug | undefined;
+
+export function setClientLogLevel(level: string): void {
+  debug =
+    level === "debug" || level === "trace"
+      ? (error, what) => write(2, `hookinit: debug: ${what}: ${String(error)}\n`)
+      : undefined;
+}
+
 function write(fd: 1 | 2, text: string): void {
   try {
     writeSync(fd, text);
-  } catch {
-    // Our caller went away; nothing to do.
+  } catch (error) {
+    // Our caller went away (EPIPE) or closed the fd (EBADF): nowhere to write,
+    // not even the debug line.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EPIPE" && code !== "EBADF" && fd === 1) debug?.(error, "write to stdout");
   }
 }
 
@@ -115,61 +129,78 @@ async function exchange(
   patience: Patience,
   onEvent: EventHandler,
 ): Promise<void> {
-  const connectUnix = loadConnect();
+  const native = loadNative();
   const deadline = patience === "once" ? 0 : Date.now() + CONNECT_PATIENCE_MS;
   for (;;) {
-    const { path, searched, forbidden } = findSocket(socketPath);
-    if (path !== undefined) {
-      const outcome = tryExchange(connectUnix, path, request, onEvent);
-      if (outcome === "done") return;
-      if (Date.now() >= deadline) throw new Unreachable(describe(outcome, path));
-    } else if (forbidden.length > 0) {
-      const places = forbidden
-        .map((place) => `${place.path} belongs to uid ${place.uid}`)
-        .join(", ");
-      throw new Unreachable(
-        `permission denied: ${places}, and we are uid ${process.getuid?.()}; ` +
-          `run the hook as the same user as hookinit (the container's user) or as root`,
-      );
-    } else if (Date.now() >= deadline) {
-      throw new Unreachable(
-        `no control socket at ${searched.join(", ")}: is hookinit this container's ENTRYPOINT, ` +
-          `and does this command run inside the same container? (set HOOKINIT_SOCKET if the supervisor uses --socket)`,
-      );
+    const found = connectSupervisor(native, socketPath);
+    if (typeof found === "number") {
+      exchangeOn(found, request, onEvent);
+      return;
     }
+    if (Date.now() >= deadline) throw new Unreachable(explain(found, socketPath));
     await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
   }
 }
 
+type Native = Pick<NativeHelper, "connectUnix" | "peerCredentials">;
+
 /** A missing native helper is a broken installation (NativeHelperError), not an unreachable supervisor. */
-function loadConnect(): (path: string) => number {
-  const native = loadNativeHelper();
-  return (path) => native.connectUnix(path);
+function loadNative(): Native {
+  return loadNativeHelper();
 }
 
-/** A connect that failed, with its errno name (ECONNREFUSED, ENOENT, EACCES...). */
-interface ConnectFailure {
+/**
+ * What one candidate gave: an errno name from connect (ENOENT, EACCES,
+ * ECONNREFUSED...), or "FOREIGN" for a server in another container.
+ */
+interface Finding {
+  path: string;
   code: string;
 }
 
 /**
- * One blocking exchange: connect, write the request, read event lines until
- * the server closes. Synchronous on purpose: the client has nothing else to
- * do, and plain read(2)/write(2) start faster than node:net in a cold process.
+ * One pass over the places the socket can be (socket-path.ts): the fd of
+ * the first connection to this container's supervisor, or what each place
+ * gave. A leftover or a sibling's socket never stops the pass.
  */
-function tryExchange(
-  connectUnix: (path: string) => number,
-  path: string,
-  request: Request,
-  onEvent: EventHandler,
-): "done" | ConnectFailure {
-  let fd: number;
-  try {
-    fd = connectUnix(path);
-  } catch (error) {
-    const errno = (error as { errno?: number }).errno;
-    return { code: errno === undefined ? (error as Error).message : getSystemErrorName(-errno) };
+function connectSupervisor(native: Native, explicit: string | undefined): number | Finding[] {
+  const findings: Finding[] = [];
+  for (const path of explicit === undefined ? candidateSocketPaths(debug) : [explicit]) {
+    let fd: number;
+    try {
+      fd = native.connectUnix(path);
+    } catch (error) {
+      const errno = (error as { errno?: number }).errno;
+      findings.push({
+        path,
+        code: errno === undefined ? (error as Error).message : getSystemErrorName(-errno),
+      });
+      continue;
+    }
+    if (explicit !== undefined || isOwnSupervisor(peerPid(native, fd), debug)) return fd;
+    closeSync(fd);
+    findings.push({ path, code: "FOREIGN" });
   }
+  return findings;
+}
+
+/** SO_PEERCRED's pid; -1 (unknown, so not rejected) if the kernel would not say. */
+function peerPid(native: Native, fd: number): number {
+  try {
+    return native.peerCredentials(fd).pid;
+  } catch (error) {
+    debug?.(error, "SO_PEERCRED");
+    return -1;
+  }
+}
+
+/**
+ * One blocking exchange on a connected fd: write the request, read event
+ * lines until the server closes. Synchronous on purpose: the client has
+ * nothing else to do, and plain read(2)/write(2) start faster than node:net
+ * in a cold process.
+ */
+function exchangeOn(fd: number, request: Request, onEvent: EventHandler): void {
   try {
     writeSync(fd, encode(request));
     const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
@@ -187,21 +218,95 @@ function tryExchange(
       }
       if (events.length > 0) onEvent(events);
     }
-  } catch {
-    // The supervisor went away mid-answer (ECONNRESET): what we got is what there is.
+  } catch (error) {
+    // The supervisor went away mid-answer (ECONNRESET, EPIPE): what we got is
+    // what there is; the caller reports a missing result.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ECONNRESET" && code !== "EPIPE") debug?.(error, "socket exchange");
   } finally {
     closeSync(fd);
   }
-  return "done";
 }
 
-function describe(error: ConnectFailure, path: string): string {
-  switch (error.code) {
+/** Why no supervisor was reached, from what the last pass found. */
+function explain(findings: Finding[], explicit: string | undefined): string {
+  const uid = process.getuid?.() ?? 0;
+  if (explicit !== undefined) return describe(findings[0]?.code ?? "ENOENT", explicit);
+  const seen = findings.filter((finding) => finding.code !== "ENOENT");
+  if (seen.length === 0) {
+    // Nothing anywhere. If no base is writable, the supervisor (same user, same
+    // container) could not have made its socket either: say that, not "is
+    // hookinit the ENTRYPOINT?".
+    const unwritable = SOCKET_BASES.map((base) => [base, notWritable(base)] as const);
+    if (unwritable.every(([, code]) => code !== undefined)) {
+      const why = unwritable.map(([base, code]) => `${base} ${errnoWords(code ?? "")}`).join(", ");
+      return (
+        `the supervisor cannot have created its socket: no default place is writable ` +
+        `(${why}; we are uid ${uid}). Give the container a writable /dev/shm, or a writable volume ` +
+        `and HOOKINIT_SOCKET pointing into it, for the supervisor and its clients alike`
+      );
+    }
+    const first = findings[0]?.path ?? "";
+    return (
+      `no control socket at ${first} (nor at the ${findings.length - 1} other default places): ` +
+      `is hookinit this container's ENTRYPOINT, and does this command run inside the same container? ` +
+      `(set HOOKINIT_SOCKET if the supervisor uses --socket; its log says why it has no socket)`
+    );
+  }
+  const what = seen.map((finding) => {
+    switch (finding.code) {
+      case "EACCES": {
+        const owner = statSync(dirname(finding.path), { throwIfNoEntry: false })?.uid;
+        return `${dirname(finding.path)} belongs to uid ${owner ?? "?"}`;
+      }
+      case "FOREIGN":
+        return `${finding.path} is served by another container's supervisor`;
+      case "ECONNREFUSED":
+        return `nobody answers on ${finding.path} (left by a supervisor that is gone)`;
+      default:
+        return `${finding.path}: ${finding.code}`;
+    }
+  });
+  const foreignOwner = seen.some((finding) => finding.code === "EACCES");
+  return (
+    `no supervisor of this container answers at the default places; found: ${what.join("; ")}` +
+    (foreignOwner
+      ? `. We are uid ${uid}: if hookinit runs as another user, run the hook as that user or as root; ` +
+        `otherwise these are leftovers of other containers, and the supervisor's log says where it went`
+      : `; the supervisor's log says why it has no socket`)
+  );
+}
+
+/** access(W_OK): undefined when writable, else the errno name (EROFS, EACCES, ENOENT...). */
+function notWritable(path: string): string | undefined {
+  try {
+    accessSync(path, constants.W_OK);
+    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code ?? "EIO";
+  }
+}
+
+function errnoWords(code: string): string {
+  switch (code) {
+    case "EROFS":
+      return "is read-only";
+    case "EACCES":
+      return "is not writable by us";
+    case "ENOENT":
+      return "does not exist";
+    default:
+      return `is not usable (${code})`;
+  }
+}
+
+function describe(code: string, path: string): string {
+  switch (code) {
     case "EACCES":
       return `permission denied on ${path}: run the hook as the same user as hookinit (the container's user)`;
     case "ECONNREFUSED":
       return `nobody answers on ${path}: the supervisor is not running (a stale socket from an earlier run?)`;
     default:
-      return `cannot connect to ${path}: ${error.code}`;
+      return `cannot connect to ${path}: ${code}`;
   }
 }

@@ -34,63 +34,101 @@ const MAX_QUEUED_PER_CLIENT = 4 * 1024 * 1024;
 const MAX_CONNECTIONS = 1024;
 
 export class ControlServer {
+  private closed = false;
+  private readonly onExit = () => this.close();
+
   private constructor(
     private readonly server: Server,
     readonly path: string,
     private readonly log: Logger,
     /** The directory is ours (a default place) and goes when we do. */
     private readonly ownsDirectory: boolean,
-  ) {}
+  ) {
+    process.once("exit", this.onExit);
+  }
 
   /**
-   * Listens on the explicit path, or on the first default place we can use.
-   * Owner-only: the directory is 0700 and the socket 0600.
+   * Listens on the explicit path, or on the first default place we can make
+   * ours (see socket-path.ts for the order and why). Owner-only: the
+   * directory is 0700 and the socket 0600.
    */
   static async listen(
     explicit: string | undefined,
     handlers: ControlHandlers,
     log: Logger,
   ): Promise<ControlServer> {
-    const candidates = explicit === undefined ? candidateSocketPaths() : [explicit];
+    const debug = (error: unknown, what: string) =>
+      log.debug({ err: error, what }, "control socket: unexpected error (ignored)");
+    const candidates = explicit === undefined ? candidateSocketPaths(debug) : [explicit];
     const problems: string[] = [];
     for (const path of candidates) {
+      let made = false;
       try {
-        await prepareSocketPath(path, explicit !== undefined);
+        made = await prepareSocketPath(path, explicit !== undefined);
         const server = await listenOn(path, handlers, log);
         if (problems.length > 0)
           log.warn(
             { socket: path, skipped: problems },
-            "control socket: first choices were unusable",
+            "control socket: first choices were unusable (left alone)",
           );
         return new ControlServer(server, path, log, explicit === undefined);
       } catch (error) {
         problems.push(`${path}: ${(error as Error).message}`);
+        // A directory we made for a socket we could not bind goes again.
+        if (made) removeQuietly(dirname(path), log);
       }
     }
     throw new Error(`cannot create the control socket (${problems.join("; ")})`);
   }
 
+  /**
+   * Removes the socket and, at a default place, its directory. Safe to call
+   * twice. Also runs from process.on("exit"), so any exit that goes through
+   * Node (the program's exit, an error after start-up, process.exit) leaves
+   * nothing in /dev/shm; only SIGKILL or a crash of the process itself can.
+   */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    process.off("exit", this.onExit);
+    // server.close() already unlinks the socket file (libuv does, for a pipe
+    // it bound); unlinking again is for a server that never got that far.
     this.server.close();
-    try {
-      unlinkSync(this.path);
-      if (this.ownsDirectory) rmdirSync(dirname(this.path));
-    } catch {
-      // Already gone, or not empty, or read-only now: nothing to do.
-    }
+    removeQuietly(this.path, this.log);
+    if (this.ownsDirectory) removeQuietly(dirname(this.path), this.log);
     this.log.debug({ path: this.path }, "control socket closed");
+  }
+}
+
+/**
+ * unlink or rmdir that expects the entry to be gone already (ENOENT) and
+ * reports anything else at debug level: an empty catch here once hid that
+ * the directory was never removed.
+ */
+function removeQuietly(path: string, log: Logger): void {
+  try {
+    if (lstatSync(path, { throwIfNoEntry: false })?.isDirectory()) rmdirSync(path);
+    else unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+      log.debug({ err: error, path }, "control socket: could not remove");
   }
 }
 
 /**
  * Makes sure `path` can be ours: its directory exists, is a real directory
  * (not a symlink), belongs to us and is not open to others; a socket file
- * left by an earlier run that nobody answers on is removed.
+ * left by an earlier run of our uid that nobody answers on is removed (so a
+ * stale directory of ours is taken over). A live socket, or anything of
+ * another uid, is left alone: the caller tries the next place. Returns
+ * whether the directory was made here.
  */
-async function prepareSocketPath(path: string, explicit: boolean): Promise<void> {
+async function prepareSocketPath(path: string, explicit: boolean): Promise<boolean> {
   const dir = dirname(path);
+  // An explicit path's directories are the user's: never ours to remove.
+  let made = false;
   if (explicit) makeDirectories(dir);
-  else makeDirectory(dir);
+  else made = makeDirectory(dir);
   const dirStat = lstatSync(dir);
   const uid = process.getuid?.() ?? 0;
   if (dirStat.isSymbolicLink()) throw new Error(`${dir} is a symlink; refusing to use it`);
@@ -98,30 +136,29 @@ async function prepareSocketPath(path: string, explicit: boolean): Promise<void>
   if (!explicit) {
     if (dirStat.uid !== uid)
       throw new Error(`${dir} belongs to uid ${dirStat.uid}, not to us (uid ${uid})`);
-    if ((dirStat.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+    if ((dirStat.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
   }
 
-  let fileStat: ReturnType<typeof lstatSync> | undefined;
-  try {
-    fileStat = lstatSync(path);
-  } catch {
-    return; // Nothing there: good.
-  }
+  const fileStat = lstatSync(path, { throwIfNoEntry: false });
+  if (fileStat === undefined) return made; // Nothing there: good.
   if (!fileStat.isSocket())
     throw new Error(`${path} exists and is not a socket; refusing to replace it`);
   if (fileStat.uid !== uid)
     throw new Error(`${path} belongs to uid ${fileStat.uid}; refusing to replace it`);
   if (await somebodyListens(path))
-    throw new Error(`another hookinit is already listening on ${path}`);
-  unlinkSync(path); // Stale: left by a run that crashed.
+    throw new Error(`another supervisor is listening on ${path}; leaving it alone`);
+  unlinkSync(path); // Stale: left by a run that was killed.
+  return made;
 }
 
-/** mkdir 0700; an existing directory is fine. */
-function makeDirectory(dir: string): void {
+/** mkdir 0700; returns false when it already existed. */
+function makeDirectory(dir: string): boolean {
   try {
     mkdirSync(dir, { mode: 0o700 });
+    return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return false;
   }
 }
 
@@ -141,6 +178,11 @@ function makeDirectories(dir: string): void {
   }
 }
 
+/**
+ * Whether a server answers on `path`. Only ECONNREFUSED (a socket file with
+ * no listener) and ENOENT (gone meanwhile) say "stale"; any other answer
+ * (EAGAIN from a full backlog, ...) counts as alive, so it is left alone.
+ */
 function somebodyListens(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = connect(path);
@@ -148,7 +190,9 @@ function somebodyListens(path: string): Promise<boolean> {
       probe.destroy();
       resolve(true);
     });
-    probe.once("error", () => resolve(false));
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      resolve(error.code !== "ECONNREFUSED" && error.code !== "ENOENT"),
+    );
   });
 }
 
@@ -175,7 +219,11 @@ function listenOn(path: string, handlers: ControlHandlers, log: Logger): Promise
 
 /** One connection: read one request line, answer, close. Never throws. */
 function serve(socket: Socket, handlers: ControlHandlers, log: Logger): void {
-  socket.on("error", () => {}); // A client that vanished is not our problem.
+  // A client that vanished (ECONNRESET, EPIPE) is not our problem.
+  socket.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "ECONNRESET" && error.code !== "EPIPE")
+      log.debug({ err: error }, "control socket: connection error");
+  });
   const reply = (event: ServerEvent) => {
     if (!socket.destroyed) socket.end(encode(event));
   };
