@@ -206,7 +206,8 @@ async function ready(state) {
 /** The default socket directory is in the host's /dev/shm: remove it once its supervisor is gone. */
 function removeSocketDir(socket) {
   const dir = dirname(socket);
-  if (/^\/dev\/shm\/hookinit-\d+$/.test(dir)) rmSync(dir, { recursive: true, force: true });
+  if (/^\/dev\/shm\/hookinit-\d+-\d+(\.\d)?$/.test(dir))
+    rmSync(dir, { recursive: true, force: true });
 }
 
 function rssKb(pid) {

@@ -268,7 +268,8 @@ export class Supervised {
   async socketReady(timeoutMs = WAIT_MS): Promise<string> {
     const record = await this.waitForLog((r) => r.msg === "control socket ready", timeoutMs);
     const path = String(record.socket);
-    if (/^\/dev\/shm\/hookinit-\d+\/control\.sock$/.test(path)) this.cleanup.push(dirname(path));
+    if (/^\/dev\/shm\/hookinit-\d+-\d+(\.\d)?\/control\.sock$/.test(path))
+      this.cleanup.push(dirname(path));
     return path;
   }
 

@@ -429,7 +429,7 @@ export class Hookinit {
   /** The socket's directory is per mount namespace, in the host's /dev/shm: tidy up. */
   private removeSocketDir(): void {
     const dir = dirname(this.socketPath);
-    if (/^\/dev\/shm\/hookinit-\d+$/.test(dir) && existsSync(dir)) {
+    if (/^\/dev\/shm\/hookinit-\d+-\d+(\.\d)?$/.test(dir) && existsSync(dir)) {
       rmSync(dir, { recursive: true, force: true });
     }
   }

@@ -569,7 +569,7 @@ describe.skipIf(skipReason !== undefined)("issue 4: lifecycle hooks on podman wi
       // The socket is where a read-only root leaves room: /dev/shm.
       const { stdout: started } = await logs(ctr);
       const socket = jsonLines(started).find((line) => line.msg === "control socket ready");
-      expect(socket?.socket, started).toMatch(/^\/dev\/shm\/hookinit-\d+\/control\.sock$/);
+      expect(socket?.socket, started).toMatch(/^\/dev\/shm\/hookinit-\d+-\d+\/control\.sock$/);
 
       const hook = await podman("exec", "--user", "1000", ctr, "/hookinit", "hook", "preStop");
       expect(hook.code, `${hook.stdout}\n${hook.stderr}`).toBe(0);
@@ -617,3 +617,78 @@ describe.skipIf(skipReason !== undefined)("issue 4: lifecycle hooks on podman wi
     TEST_MS,
   );
 });
+
+// --- A pod's shared /dev/shm across restarts ----------------------------------
+
+describe.skipIf(skipReason !== undefined)(
+  "a pod whose containers share IPC, hence /dev/shm",
+  () => {
+    /**
+     * containerd gives a pod's containers one /dev/shm that outlives container
+     * restarts; a pod sharing IPC is podman's nearest thing. A root container
+     * is SIGKILLed (nothing can clean up after that), then a uid-1000
+     * read-only container (only /dev/shm writable, as with Kubernetes'
+     * readOnlyRootFilesystem) is restarted, half the time by SIGKILL too. Each
+     * start's postStart exec, run right after the start as the kubelet would,
+     * must find its own supervisor whatever the earlier ones left.
+     */
+    test(
+      "a root container killed with SIGKILL, a uid-1000 read-only container restarted 4 times: every postStart exec succeeds",
+      async () => {
+        const pod = uniqueName("shm-pod");
+        pods.add(pod);
+        await mustPodman("pod", "create", "--name", pod, "--share", "ipc");
+        const root = await startContainer("shm-root", ["--pod", pod, ...HOOKS_ENV], ["app-term"]);
+        await waitForLog(root, "the root container's socket", (stdout) =>
+          jsonLines(stdout).some((line) => line.msg === "control socket ready"),
+        );
+        await mustPodman("kill", "--signal", "KILL", root);
+
+        const app = await startContainer(
+          "shm-app",
+          ["--pod", pod, "--user", "1000", "--read-only", "--read-only-tmpfs=false", ...HOOKS_ENV],
+          ["app-term"],
+        );
+        for (let start = 1; start <= 5; start++) {
+          if (start > 1) {
+            if (start % 2 === 0) await mustPodman("kill", "--signal", "KILL", app);
+            else await mustPodman("stop", "-t", "10", app);
+            await mustPodman("wait", app);
+            await mustPodman("start", app);
+          }
+          const hook = await podman(
+            "exec",
+            "--user",
+            "1000",
+            app,
+            "/hookinit",
+            "hook",
+            "postStart",
+          );
+          expect(hook.code, `start ${start}: ${hook.stdout}\n${hook.stderr}`).toBe(0);
+          expect(hook.stdout).toContain("poststart: end");
+        }
+
+        // The scenario is real: the pod's /dev/shm holds the root container's
+        // leftover and those of the SIGKILLed starts, and they changed nothing.
+        const listing = await mustPodman("exec", "--user", "1000", app, "ls", "-ln", "/dev/shm");
+        const entries = listing
+          .split("\n")
+          .map((line) => line.trim().split(/\s+/))
+          .filter((fields) => fields[8]?.startsWith("hookinit-"))
+          .map((fields) => ({ uid: fields[2], name: fields[8] }));
+        expect(
+          entries.filter((entry) => entry.uid === "0"),
+          listing,
+        ).toHaveLength(1);
+        expect(
+          entries.filter((entry) => entry.uid === "1000").length,
+          listing,
+        ).toBeGreaterThanOrEqual(3);
+        await mustPodman("stop", "-t", "10", app);
+        expect(await exitCode(app)).toBe(42);
+      },
+      TEST_MS * 2,
+    );
+  },
+);

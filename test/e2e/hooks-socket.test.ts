@@ -79,7 +79,7 @@ function errorOf(reply: Reply): Record<string, unknown> | undefined {
 describe("the control socket", () => {
   it("is owner-only: socket 0600, directory 0700, both root's", async () => {
     const hookinit = await Hookinit.start({ program: ["sleep", "100000"] });
-    expect(hookinit.socketPath).toMatch(/^\/dev\/shm\/hookinit-\d+\/control\.sock$/);
+    expect(hookinit.socketPath).toMatch(/^\/dev\/shm\/hookinit-\d+-\d+\/control\.sock$/);
     const socket = statSync(hookinit.socketPath);
     const dir = statSync(dirname(hookinit.socketPath));
     expect(socket.isSocket()).toBe(true);

@@ -55,6 +55,8 @@ cleanupHookinits();
 cleanupSupervised();
 
 const NO_SOCKET = "no control socket: hook calls cannot reach us";
+/** The default directory's names in each base: NAME, NAME.1, NAME.2, NAME.3. */
+const SUFFIXES = ["", ".1", ".2", ".3"];
 
 /** Leaves a socket file at `path` that nobody listens on. */
 function leaveStaleSocket(path: string): void {
@@ -71,7 +73,7 @@ const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 describe("owner-only socket", () => {
   it("the default directory is 0700 and the socket 0600, both hookinit's", async () => {
     const hookinit = await Hookinit.start({ program: ["sleep", "100000"] });
-    expect(hookinit.socketPath).toMatch(/^\/dev\/shm\/hookinit-\d+\/control\.sock$/);
+    expect(hookinit.socketPath).toMatch(/^\/dev\/shm\/hookinit-\d+-\d+\/control\.sock$/);
     expect(statSync(hookinit.socketPath).isSocket()).toBe(true);
     expect(mode(hookinit.socketPath)).toBe("600");
     expect(mode(join(hookinit.socketPath, ".."))).toBe("700");
@@ -193,9 +195,14 @@ describe("the default socket directory, prepared by someone else before hookinit
         return undefined;
       }
     });
+    // The name hookinit computes: mount namespace id + PID 1's start time
+    // (field 22 of /proc/1/stat; sh is PID 1 and execs hookinit).
     const id = /\[(\d+)\]/.exec(readlinkSync(`/proc/${sh}/ns/mnt`))?.[1];
-    const name = `hookinit-${id}`;
-    for (const base of ["/dev/shm", "/run", "/tmp"]) made.push(join(base, name));
+    const stat = readFileSync(`/proc/${sh}/stat`, "latin1");
+    const started = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    const name = `hookinit-${id}-${started}`;
+    for (const base of ["/dev/shm", "/run", "/tmp"])
+      for (const suffix of SUFFIXES) made.push(join(base, name + suffix));
     prepare(name);
     supervised.child.stdin?.write("go\n");
     return supervised;
@@ -219,7 +226,7 @@ describe("the default socket directory, prepared by someone else before hookinit
     ],
     ["is not a directory", (path: string) => writeFileSync(path, "")],
   ])(
-    "a /dev/shm directory that %s is refused: the socket goes to the next place, and clients find it",
+    "a /dev/shm directory that %s is refused: the socket goes to the next name, and clients find it",
     async (_, prepare) => {
       let shm = "";
       const supervised = await prepared((name) => {
@@ -227,7 +234,7 @@ describe("the default socket directory, prepared by someone else before hookinit
         prepare(shm);
       });
       const socket = await supervised.socketReady();
-      expect(socket).toBe(join("/run", shm.slice("/dev/shm/".length), "control.sock"));
+      expect(socket).toBe(join(`${shm}.1`, "control.sock"));
       // The squatted place is left as it was, and holds no socket.
       expect(existsSync(join(shm, "control.sock"))).toBe(false);
       if (lstatSync(shm).isDirectory()) expect(statSync(shm).uid).toBe(1234);
@@ -243,12 +250,13 @@ describe("the default socket directory, prepared by someone else before hookinit
     },
   );
 
-  it("all three default places belong to another uid: no socket, the program runs and stops", async () => {
+  it("all twelve default places belong to another uid: no socket, the program runs and stops", async () => {
     const supervised = await prepared((name) => {
-      for (const base of ["/dev/shm", "/run", "/tmp"]) squat(join(base, name));
+      for (const base of ["/dev/shm", "/run", "/tmp"])
+        for (const suffix of SUFFIXES) squat(join(base, name + suffix));
     });
     const error = await supervised.waitForLog((r) => r.msg === NO_SOCKET);
-    expect(String(error.err).match(/belongs to uid 1234/g)).toHaveLength(3);
+    expect(String(error.err).match(/belongs to uid 1234/g)).toHaveLength(12);
     await supervised.waitForLine((line) => line === "program-up");
     await supervised.signal("SIGTERM");
     expect((await supervised.waitForExit()).code, supervised.describe()).toBe(0);
