@@ -13,8 +13,12 @@ import { type Invocation, parseCommandLine } from "./options.js";
 function say(fd: 1 | 2, text: string): void {
   try {
     writeSync(fd, text);
-  } catch {
-    // Nowhere to report a closed stdout or stderr.
+  } catch (error) {
+    // EPIPE, EBADF: our reader is gone, nowhere to report it. Anything else
+    // on stdout is said on stderr; on stderr there is nowhere left.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EPIPE" && code !== "EBADF" && fd === 1)
+      say(2, `hookinit: cannot write to stdout: ${String(error)}\n`);
   }
 }
 

@@ -100,8 +100,10 @@ export function show(value: unknown): string {
   let json: string;
   try {
     json = clip(JSON.stringify(value) ?? String(value));
-  } catch {
-    // A YAML alias can make a value contain itself (`&c [a, *c]`).
+  } catch (error) {
+    // TypeError "cyclic structure": a YAML alias can make a value contain
+    // itself (`&c [a, *c]`).
+    if (!(error instanceof TypeError)) throw error;
     json = "that contains itself (a YAML alias loop)";
   }
   if (Array.isArray(value)) return `a list ${json}`;

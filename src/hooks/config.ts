@@ -83,7 +83,9 @@ function errnoText(error: unknown): string {
   if (code === undefined) return String(message ?? error);
   try {
     return errno === undefined ? code : `${code} (${getSystemErrorMessage(errno)})`;
-  } catch {
+  } catch (error) {
+    // An errno Node has no text for: the code alone says it.
+    if (!(error instanceof RangeError) && !(error instanceof TypeError)) throw error;
     return code;
   }
 }
@@ -319,6 +321,8 @@ function parseDocuments(text: string, source: string): unknown[] {
     try {
       return [JSON.parse(body)];
     } catch (jsonError) {
+      // SyntaxError only (anything else is a bug: rethrown).
+      if (!(jsonError instanceof SyntaxError)) throw jsonError;
       // `{"key": ...` is meant as JSON: report JSON's error rather than read
       // it as YAML, which accepts broken JSON with another meaning. `{key: ...`
       // is a YAML flow mapping.

@@ -20,6 +20,8 @@ export interface HandlerContext {
    */
   spawn<T extends { pid?: number | undefined }>(start: () => T): T;
   exited(pid: number): void;
+  /** Reports an error a handler passed over although it was not one it expects. */
+  debug?(error: unknown, what: string): void;
 }
 
 export interface HandlerResult {
@@ -89,8 +91,10 @@ async function runExec(
     if (pid === undefined) return;
     try {
       process.kill(-pid, "SIGKILL");
-    } catch {
-      // Already gone.
+    } catch (error) {
+      // ESRCH: the group is already gone.
+      if ((error as NodeJS.ErrnoException).code !== "ESRCH")
+        context.debug?.(error, "SIGKILL to the handler's process group");
     }
   };
   context.signal.addEventListener("abort", onAbort, { once: true });
@@ -99,7 +103,7 @@ async function runExec(
     pipeLines(subprocess.stdout, "stdout", context),
     pipeLines(subprocess.stderr, "stderr", context),
   ];
-  const stopLingering = pid === undefined ? () => {} : lingerAfterExit(pid, pipes);
+  const stopLingering = pid === undefined ? () => {} : lingerAfterExit(pid, pipes, context.debug);
 
   const result = await subprocess;
   await Promise.all(pipes.map((pipe) => pipe.done));
@@ -135,14 +139,22 @@ async function runExec(
  * left behind: stop reading it so the hook cannot hang. Time spent paused for
  * backpressure (a slow log reader) never counts as quiet, so no line is lost.
  */
-function lingerAfterExit(pid: number, pipes: LinePipe[]): () => void {
+function lingerAfterExit(
+  pid: number,
+  pipes: LinePipe[],
+  debug: HandlerContext["debug"],
+): () => void {
   let exited = false;
   const poll = setInterval(() => {
     if (!exited) {
       try {
         process.kill(pid, 0);
         return;
-      } catch {
+      } catch (error) {
+        // ESRCH: reaped. EPERM: the pid already belongs to another user's
+        // process, so ours is gone too.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== "ESRCH" && code !== "EPERM") debug?.(error, "kill(handler, 0)");
         exited = true;
       }
     }

@@ -73,7 +73,8 @@ export function parseRequest(line: string): Request {
   let value: unknown;
   try {
     value = JSON.parse(line);
-  } catch {
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
     throw new ProtocolError("bad_request", "request is not JSON");
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
@@ -115,7 +116,9 @@ export function parseServerEvent(line: string): ServerEvent | undefined {
     return typeof value === "object" && value !== null && typeof value.type === "string"
       ? (value as ServerEvent)
       : undefined;
-  } catch {
+  } catch (error) {
+    // SyntaxError: not a line of ours; a newer server's extras are skipped too.
+    if (!(error instanceof SyntaxError)) throw error;
     return undefined;
   }
 }

@@ -146,7 +146,7 @@ async function prepareSocketPath(path: string, explicit: boolean): Promise<boole
   if (fileStat.uid !== uid)
     throw new Error(`${path} belongs to uid ${fileStat.uid}; refusing to replace it`);
   if (await somebodyListens(path))
-    throw new Error(`another supervisor is listening on ${path}; leaving it alone`);
+    throw new Error(`another hookinit is already listening on ${path}; leaving it alone`);
   unlinkSync(path); // Stale: left by a run that was killed.
   return made;
 }

@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import type { DestinationStream, Logger } from "pino";
 import type { HookName, OutputStream } from "../core/hooks.js";
 
@@ -21,6 +22,20 @@ export interface LogOutput {
   drained(): Promise<void>;
   /** Writes out everything buffered, in order; await before process.exit. */
   flush(): Promise<void>;
+}
+
+/**
+ * For an error in the log path itself: one line on stderr, the one place
+ * left. If stderr is gone too (EPIPE, EBADF, EAGAIN on a full non-blocking
+ * pipe) there is nowhere at all to report it.
+ */
+export function lastResort(error: unknown): void {
+  try {
+    writeSync(2, `hookinit: log output failed: ${String((error as Error)?.stack ?? error)}\n`);
+  } catch (stderrError) {
+    const code = (stderrError as NodeJS.ErrnoException).code;
+    if (code !== "EPIPE" && code !== "EBADF" && code !== "EAGAIN") throw stderrError;
+  }
 }
 
 /** Past this many unwritten bytes, hook output pauses until stdout catches up. */
@@ -83,8 +98,12 @@ export async function createLogOutput(level: LogLevel, format: LogFormat): Promi
       pending += Buffer.byteLength(line);
       try {
         sonic.write(line);
-      } catch {
-        // SonicBoom destroyed after a write error: nothing more will be written.
+      } catch (error) {
+        // SonicBoom throws "SonicBoom destroyed" once a write error (EPIPE:
+        // the log reader is gone) ended it: nothing more will be written,
+        // and there is no log left to report to; anything else goes to
+        // stderr, the one place left.
+        if (!String((error as Error)?.message).includes("destroyed")) lastResort(error);
         ended = true;
         pending = 0;
         settle();
@@ -150,7 +169,9 @@ function textLines(out: DestinationStream): DestinationStream {
       let record: Record<string, unknown>;
       try {
         record = JSON.parse(line);
-      } catch {
+      } catch (error) {
+        // SyntaxError: not one of pino's lines; pass it on as it is.
+        if (!(error instanceof SyntaxError)) throw error;
         out.write(line);
         return;
       }

@@ -94,6 +94,11 @@ export class HookRun {
         drained: () => this.drained(),
         spawn: this.deps.spawn,
         exited: this.deps.exited,
+        debug: (thrown, what) =>
+          log.logger.debug(
+            { err: thrown, hook: this.name, what },
+            "hook: unexpected error (ignored)",
+          ),
       }));
     } catch (thrown) {
       exitCode = EXIT.FAILURE;

@@ -1,7 +1,14 @@
 import type { Socket } from "node:net";
+import { getSystemErrorName } from "node:util";
 import type { HookConfig } from "../hooks/config.js";
 import type { ReadyAddress } from "../ipc/ready-address.js";
-import { createLogOutput, type LogFormat, type LogLevel } from "../log/logger.js";
+import {
+  createLogOutput,
+  type LogFormat,
+  type Logger,
+  type LogLevel,
+  lastResort,
+} from "../log/logger.js";
 import { loadNativeHelper, type NativeHelper, type ReapedChild } from "../native/helper.js";
 import { spawnProgram } from "./program.js";
 import { Reaper } from "./reaper.js";
@@ -119,8 +126,10 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const carryOn = (error: unknown) => {
     try {
       log.error({ err: error }, "internal error (continuing)");
-    } catch {
-      // Logging is gone too; nothing more we can do.
+    } catch (logError) {
+      // Logging is gone too: stderr is all that is left.
+      lastResort(logError);
+      lastResort(error);
     }
   };
   process.on("uncaughtException", carryOn);
@@ -168,7 +177,7 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     {
       hook: (name, subscriber) => supervisor.callHook(name, subscriber),
       status: () => supervisor.status(),
-      peerUid: (socket) => peerUid(native, socket),
+      peerUid: (socket) => peerUid(native, socket, log),
       // Only our own uid or root (SO_PEERCRED); the 0700 directory already
       // keeps others out, this holds even if --socket points somewhere shared.
       allowed: (uid) => uid === ownUid || uid === 0,
@@ -200,12 +209,18 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
 }
 
 /** The caller's uid, from SO_PEERCRED; undefined if the kernel would not say. */
-function peerUid(native: NativeHelper, socket: Socket): number | undefined {
+function peerUid(native: NativeHelper, socket: Socket, log: Logger): number | undefined {
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   if (fd === undefined || fd < 0) return undefined;
   try {
     return native.peerCredentials(fd).uid;
-  } catch {
+  } catch (error) {
+    // The caller hung up already (ENOTCONN, EBADF): refused as unknown. The
+    // helper's errors carry a positive errno.
+    const errno = (error as { errno?: number }).errno;
+    const code = errno === undefined ? undefined : getSystemErrorName(-errno);
+    if (code !== "ENOTCONN" && code !== "EBADF")
+      log.debug({ err: error }, "control socket: SO_PEERCRED failed");
     return undefined;
   }
 }

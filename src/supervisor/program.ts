@@ -31,13 +31,24 @@ export function resolveCommand(name: string, env: NodeJS.ProcessEnv): string {
     const candidate = join(dir === "" ? "." : dir, name);
     try {
       if (!statSync(candidate).isFile()) continue;
-    } catch {
+    } catch (error) {
+      // Not in this PATH entry, or an entry we may not search: sh goes on too.
+      if (!NOT_HERE.has(errnoCode(error)))
+        throw new StartError(
+          `cannot run ${name}: ${candidate}: ${errnoCode(error)}`,
+          EXIT.NOT_EXECUTABLE,
+        );
       continue;
     }
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
-    } catch {
+    } catch (error) {
+      if (errnoCode(error) !== "EACCES")
+        throw new StartError(
+          `cannot run ${name}: ${candidate}: ${errnoCode(error)}`,
+          EXIT.NOT_EXECUTABLE,
+        );
       denied ??= candidate;
     }
   }
@@ -57,15 +68,31 @@ function checkExecutable(file: string, shown: string): void {
   let isFile: boolean;
   try {
     isFile = statSync(file).isFile();
-  } catch {
-    throw new StartError(`cannot run ${shown}: no such file`, EXIT.NOT_FOUND);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR")
+      throw new StartError(`cannot run ${shown}: no such file`, EXIT.NOT_FOUND);
+    throw new StartError(`cannot run ${shown}: ${code}`, EXIT.NOT_EXECUTABLE);
   }
   if (!isFile) throw new StartError(`cannot run ${shown}: not a regular file`, EXIT.NOT_EXECUTABLE);
   try {
     accessSync(file, constants.X_OK);
-  } catch {
-    throw new StartError(`cannot run ${shown}: not executable (chmod +x it)`, EXIT.NOT_EXECUTABLE);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === "EACCES")
+      throw new StartError(
+        `cannot run ${shown}: not executable (chmod +x it)`,
+        EXIT.NOT_EXECUTABLE,
+      );
+    throw new StartError(`cannot run ${shown}: ${code}`, EXIT.NOT_EXECUTABLE);
   }
+}
+
+/** What a PATH lookup passes over in one directory, as sh does. */
+const NOT_HERE = new Set(["ENOENT", "ENOTDIR", "EACCES", "ELOOP", "ENAMETOOLONG"]);
+
+function errnoCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 
 /**
