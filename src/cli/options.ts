@@ -57,8 +57,7 @@ export const OPTION_SPECS = {
   grace: {
     type: "string",
     arg: "SECONDS",
-    help: "total stop budget, like terminationGracePeriodSeconds",
-    default: "30",
+    help: "total stop budget, like terminationGracePeriodSeconds (default: a --config manifest's terminationGracePeriodSeconds, else 30)",
   },
   rewrite: {
     type: "string",
@@ -184,7 +183,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       config,
       configInline,
       container: get("container"),
-      graceSeconds: parseGrace(get("grace") ?? "30"),
+      graceSeconds: optional(get("grace"), parseGrace),
       rewrites,
       singleChild: values["single-child"] === true || booleanFromEnv(env, "single-child"),
       stopSignal: optional(get("stop-signal"), parseStopSignal),

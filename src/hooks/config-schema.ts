@@ -66,6 +66,8 @@ export interface Hook {
 /** Upper bound for sleep seconds and timeoutSeconds: one day. Larger is certainly a mistake. */
 export const MAX_SECONDS = 86_400;
 export const DEFAULT_HOST = "127.0.0.1";
+/** The largest grace hookinit can time (setTimeout's limit), as for --grace. */
+export const MAX_GRACE_SECONDS = 2_000_000;
 const HANDLER_KEYS = ["exec", "httpGet", "tcpSocket", "sleep"] as const;
 const HANDLERS_TEXT = "exec, httpGet, tcpSocket, sleep";
 
@@ -493,8 +495,9 @@ export function snippetSchema(ports: PortTable | undefined) {
 
 /**
  * A pod spec: the containers, each with a name (and, for init containers,
- * the restartPolicy that makes one a sidecar), and the pod's OS, which
- * Kubernetes requires with `lifecycle.stopSignal`. The rest is not ours to
+ * the restartPolicy that makes one a sidecar), the pod's OS, which
+ * Kubernetes requires with `lifecycle.stopSignal`, and
+ * terminationGracePeriodSeconds, the stop budget. The rest is not ours to
  * check.
  */
 const containerRef = mapping(
@@ -516,6 +519,17 @@ export const podSpecSchema = mapping(
       v.description("a list of containers"),
     ),
     initContainers: v.optional(v.array(containerRef, expected("a list of containers"))),
+    terminationGracePeriodSeconds: v.optional(
+      v.pipe(
+        v.number(expected(`a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}`)),
+        v.integer(expected(`a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}`)),
+        v.minValue(0, expected(`a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}`)),
+        v.maxValue(
+          MAX_GRACE_SECONDS,
+          expected(`a whole number of seconds from 0 to ${MAX_GRACE_SECONDS}`),
+        ),
+      ),
+    ),
     os: v.optional(
       mapping(
         { name: v.optional(v.string(expected("an OS name: linux"))) },

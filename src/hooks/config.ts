@@ -12,7 +12,10 @@
  *      or another kind with one of those shapes (e.g. an Argo Rollout).
  *      The container is chosen by `--container NAME` (restartable init
  *      containers, i.e. sidecars, can be named too); without a name the
- *      only container is used. Other pod and container fields are ignored.
+ *      only container is used. The pod's terminationGracePeriodSeconds
+ *      becomes the stop budget (unless --grace is given); stopSignal needs
+ *      spec.os.name, as in Kubernetes. Other pod and container fields are
+ *      ignored.
  *      Named ports in httpGet/tcpSocket resolve from that container's
  *      `ports`, as the kubelet does; so do they in a container snippet that
  *      has `ports`. In a lifecycle block a port must be a number.
@@ -55,6 +58,8 @@ export interface HookConfig {
   postStop?: Hook;
   /** Kubernetes' `lifecycle.stopSignal` (v1.33+), when the config sets it. */
   stopSignal?: string;
+  /** A manifest's `terminationGracePeriodSeconds`: the stop budget unless --grace is given. */
+  graceSeconds?: number;
 }
 
 /** A configuration problem; the message is one line naming the file and the field. */
@@ -246,8 +251,13 @@ function fromWorkload(
       `${context}: ${specText}.os.name: expected linux (hookinit runs on Linux), got ${show(osName)}`,
     );
   }
+  // The pod's stop budget applies even to a container without hooks.
+  const grace: HookConfig =
+    podSpec.terminationGracePeriodSeconds === undefined
+      ? {}
+      : { graceSeconds: podSpec.terminationGracePeriodSeconds };
   const lifecycle = isMapping(raw) ? raw.lifecycle : undefined;
-  if (lifecycle === undefined) return {}; // the container has no lifecycle hooks
+  if (lifecycle === undefined) return grace; // the container has no lifecycle hooks
   if (
     field === "initContainers" &&
     podSpec.initContainers?.[position]?.restartPolicy !== "Always"
@@ -267,7 +277,7 @@ function fromWorkload(
       `${context}: ${specText}.os.name: missing; Kubernetes accepts ${prefix}.lifecycle.stopSignal only in a pod that names its OS: add os: {name: linux} to ${specText}`,
     );
   }
-  return config;
+  return { ...config, ...grace };
 }
 
 /** The container's named ports, validated. */

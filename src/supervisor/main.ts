@@ -31,7 +31,8 @@ export interface SuperviseOptions {
   socket: string | undefined;
   logLevel: LogLevel;
   logFormat: LogFormat;
-  graceSeconds: number;
+  /** Undefined when neither the flag nor the variable set it: the manifest's terminationGracePeriodSeconds, else 30. */
+  graceSeconds: number | undefined;
   rewrites: RewriteTable;
   singleChild: boolean;
   /** Undefined when neither the flag nor the variable set it: the config's lifecycle.stopSignal, else SIGTERM. */
@@ -39,6 +40,9 @@ export interface SuperviseOptions {
   /** Where to serve GET /ready over HTTP; undefined: nowhere (the default). */
   readyAddress: ReadyAddress | undefined;
 }
+
+/** Kubernetes' default terminationGracePeriodSeconds. */
+const DEFAULT_GRACE_SECONDS = 30;
 
 const TERMINAL_STOP_SIGNALS: readonly SignalName[] = ["SIGTTIN", "SIGTTOU"];
 
@@ -68,6 +72,9 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
     options.stopSignal ??
     (hooks.stopSignal === undefined ? undefined : parseSignal(hooks.stopSignal)) ??
     "SIGTERM";
+  // The stop budget: --grace, else a manifest's terminationGracePeriodSeconds
+  // (the kubelet's budget for the same stop), else Kubernetes' default 30 s.
+  const graceSeconds = options.graceSeconds ?? hooks.graceSeconds ?? DEFAULT_GRACE_SECONDS;
 
   // The native helper spawns the program and reaps; without it we cannot be
   // an init, so its absence is a start-up error, not something to limp past.
@@ -154,7 +161,13 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   if (reaping.how !== "thread") {
     log.warn({ reason: reaping.why }, "no reaper thread: reaping from the event loop on SIGCHLD");
   }
-  const supervisor = new Supervisor(pid, { ...options, stopSignal }, hooks, output, reaper);
+  const supervisor = new Supervisor(
+    pid,
+    { ...options, stopSignal, graceSeconds },
+    hooks,
+    output,
+    reaper,
+  );
   supervisorForProbe = supervisor;
   if (readyServer !== undefined)
     log.info(

@@ -267,3 +267,36 @@ describe("lifecycle.stopSignal from a Pod manifest (Kubernetes 1.33+)", () => {
     ).toMatchObject({ exitCode: 0 });
   });
 });
+
+describe("terminationGracePeriodSeconds from a Pod manifest", () => {
+  const manifest = (grace: number) => ({
+    kind: "Pod",
+    metadata: { name: "web" },
+    spec: { terminationGracePeriodSeconds: grace, containers: [{ name: "app" }] },
+  });
+  const ignoresTerm = ["sh", "-c", `trap '' TERM; echo program-up; while :; do sleep 1; done`];
+
+  it("is the grace budget when --grace is not given", async () => {
+    const hookinit = await Hookinit.start({ config: manifest(1), program: ignoresTerm });
+    await hookinit.waitForLine((line) => line === "program-up");
+    hookinit.signal("SIGTERM");
+    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(137);
+    expect(hookinit.logs().find((r) => r.msg === "stop sequence started")).toMatchObject({
+      graceSeconds: 1,
+    });
+  });
+
+  it("--grace wins over it", async () => {
+    const hookinit = await Hookinit.start({
+      config: manifest(3600),
+      grace: 1,
+      program: ignoresTerm,
+    });
+    await hookinit.waitForLine((line) => line === "program-up");
+    hookinit.signal("SIGTERM");
+    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(137);
+    expect(hookinit.logs().find((r) => r.msg === "stop sequence started")).toMatchObject({
+      graceSeconds: 1,
+    });
+  });
+});

@@ -375,3 +375,28 @@ describe("every stop signal the config accepts is the one hookinit acts on", () 
     }
   });
 });
+
+describe("terminationGracePeriodSeconds of a manifest", () => {
+  it("is the stop budget (--grace, when given, wins in the supervisor), also for a container without hooks", () => {
+    const text = pod("workingDir: /app", "  terminationGracePeriodSeconds: 120\n");
+    expect(parseConfig(text, FILE)).toEqual({ graceSeconds: 120 });
+    expect(
+      parseConfig(
+        pod("lifecycle: {preStop: {sleep: {seconds: 0}}}", "  terminationGracePeriodSeconds: 0\n"),
+        FILE,
+      ).graceSeconds,
+    ).toBe(0);
+    expect(parseConfig(pod("workingDir: /app"), FILE)).toEqual({});
+  });
+
+  it("refuses what Kubernetes refuses, in one line", () => {
+    expect(() =>
+      parseConfig(pod("workingDir: /app", "  terminationGracePeriodSeconds: -1\n"), FILE),
+    ).toThrow(
+      /^config \/etc\/hookinit\.yaml \(Pod web\): spec\.terminationGracePeriodSeconds: expected a whole number of seconds from 0 to 2000000, got -1$/,
+    );
+    expect(() =>
+      parseConfig(pod("workingDir: /app", '  terminationGracePeriodSeconds: "30"\n'), FILE),
+    ).toThrow(/spec\.terminationGracePeriodSeconds: expected a whole number .* got "30"$/);
+  });
+});

@@ -601,7 +601,7 @@ lifecycle:
     });
   });
 
-  it("a pod manifest, ignoring other fields and resolving named ports", () => {
+  it("a pod manifest, ignoring other fields, resolving named ports, keeping the grace period", () => {
     const text = pod(
       "postStart:\n  tcpSocket: {port: admin}\npreStop:\n  httpGet: {port: http, path: /drain}",
       "    env: [{name: A, value: b}]\n    readinessProbe: {httpGet: {port: http}}\n",
@@ -624,6 +624,8 @@ lifecycle:
         },
         timeoutSeconds: undefined,
       },
+      // The pod's terminationGracePeriodSeconds: the stop budget unless --grace is given.
+      graceSeconds: 30,
     };
     expect(parseConfig(text, FILE)).toEqual(expected);
     expect(parseConfig(text, FILE, "app")).toEqual(expected);

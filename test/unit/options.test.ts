@@ -13,7 +13,8 @@ describe("parseCommandLine", () => {
     const options = supervise(["sleep", "1"]);
     expect(options).toMatchObject({
       command: ["sleep", "1"],
-      graceSeconds: 30,
+      // Unset: the manifest's terminationGracePeriodSeconds, else 30 (src/supervisor/main.ts).
+      graceSeconds: undefined,
       singleChild: false,
       stopSignal: undefined,
       logLevel: "info",
