@@ -164,7 +164,7 @@ function copyTree(from: string, to: string): void {
   }
 }
 
-/** Same type, size, mode and mtime (whole ms), recursively; symlinks by target. */
+/** Same type, size, mode and mtime (to the millisecond), recursively; symlinks by target. */
 function sameTree(from: string, to: string): boolean {
   const a = lstatSync(from);
   const b = lstatSync(to, { throwIfNoEntry: false });
@@ -181,7 +181,9 @@ function sameTree(from: string, to: string): boolean {
 function sameMeta(a: Stats, b: Stats, file: boolean): boolean {
   const mode = (a.mode & 0o7777) === (b.mode & 0o7777);
   if (!file) return mode;
-  return mode && a.size === b.size && Math.trunc(a.mtimeMs) === Math.trunc(b.mtimeMs);
+  // utimes() takes seconds as a double: the copy's mtime can land a few
+  // hundred nanoseconds off the source's, across a millisecond boundary.
+  return mode && a.size === b.size && Math.abs(a.mtimeMs - b.mtimeMs) < 2;
 }
 
 /** For messages: DIR relative to the working directory when shorter. */

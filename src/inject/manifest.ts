@@ -37,6 +37,9 @@ export const INSTALL_CONTAINER = "hookinit-install";
 export const VOLUME = "hookinit";
 export const INLINE_ENV = "HOOKINIT_CONFIG_INLINE";
 export const GRACE_ENV = "HOOKINIT_GRACE";
+export const READY_ENV = "HOOKINIT_READY_ADDRESS";
+/** The first port --readiness tries for hookinit's GET /ready; the next free one when the pod uses it. */
+export const READY_PORT = 8086;
 /** Seconds hookinit's grace ends before terminationGracePeriodSeconds: its 2 s minimum stop window plus 1 s for the kubelet's exec. */
 export const GRACE_MARGIN = 3;
 export const DEFAULT_TERMINATION_GRACE = 30;
@@ -380,11 +383,12 @@ function injectPodSpec(
     return updateInstallImage(spec, options.image as string);
   }
 
+  const ports = usedPorts(spec);
   const volume = ensureVolume(spec, name, context);
   ensureInstallContainer(spec, volume, options.image as string, name, context);
   for (const container of work) {
     const where = `${name}, container ${container.name}`;
-    injectContainer(container.node, where, volume, grace, context);
+    injectContainer(container.node, where, volume, grace, context, ports);
     context.report.changed.push(where);
   }
   void doc;
@@ -495,12 +499,38 @@ function updateInstallImage(spec: Yaml.YAMLMap, image: string): boolean {
   return true;
 }
 
+/** Every port the pod's containers declare or give hookinit's /ready: --readiness must pick another. */
+function usedPorts(spec: Yaml.YAMLMap): Set<number> {
+  const used = new Set<number>();
+  const data = spec.toJSON() as { containers?: unknown; initContainers?: unknown };
+  for (const list of [data.containers, data.initContainers]) {
+    if (!Array.isArray(list)) continue;
+    for (const container of list as { ports?: unknown; env?: unknown }[]) {
+      for (const port of Array.isArray(container?.ports) ? container.ports : []) {
+        if (typeof port?.containerPort === "number") used.add(port.containerPort);
+      }
+      const ready = readyPortOf(container?.env);
+      if (ready !== undefined) used.add(ready);
+    }
+  }
+  return used;
+}
+
+/** The port of an env list's HOOKINIT_READY_ADDRESS (`:8086`, `0.0.0.0:8086`), if any. */
+function readyPortOf(env: unknown): number | undefined {
+  if (!Array.isArray(env)) return undefined;
+  const entry = env.find((e) => e?.name === READY_ENV);
+  const port = /:(\d{1,5})$/.exec(String(entry?.value ?? ""))?.[1];
+  return port === undefined ? undefined : Number(port);
+}
+
 function injectContainer(
   container: Yaml.YAMLMap,
   where: string,
   volume: string,
   grace: number,
   context: Context,
+  ports: Set<number>,
 ) {
   const Y = yaml();
   const { doc, options } = context;
@@ -589,7 +619,22 @@ function injectContainer(
 
   command.items.unshift(doc.createNode(HOOKINIT_ENTRY), doc.createNode("--"));
 
-  if (inline !== undefined || !envNames.includes(GRACE_ENV)) {
+  // --readiness: hookinit's GET /ready, on the port the container already
+  // gives it, else on a port no container of the pod uses.
+  let probe: ReturnType<typeof readinessProbe> | undefined;
+  let readyAddress: string | undefined;
+  if (options.readiness && !container.has("readinessProbe")) {
+    let port = readyPortOf(Y.isSeq(env) ? env.toJSON() : undefined);
+    if (port === undefined) {
+      port = READY_PORT;
+      while (ports.has(port)) port++;
+      ports.add(port);
+      readyAddress = `:${port}`;
+    }
+    probe = readinessProbe(port);
+  }
+
+  if (inline !== undefined || !envNames.includes(GRACE_ENV) || readyAddress !== undefined) {
     if (!Y.isSeq(env)) {
       env = new Y.YAMLSeq();
       container.set("env", env);
@@ -603,6 +648,8 @@ function injectContainer(
     if (!envNames.includes(GRACE_ENV)) {
       list.items.push(doc.createNode({ name: GRACE_ENV, value: String(grace) }));
     }
+    if (readyAddress !== undefined)
+      list.items.push(doc.createNode({ name: READY_ENV, value: readyAddress }));
   }
 
   if (!Y.isSeq(mounts)) {
@@ -613,17 +660,17 @@ function injectContainer(
     doc.createNode({ name: volume, mountPath: HOOKINIT_DIR, readOnly: true }),
   );
 
-  if (options.readiness && !container.has("readinessProbe")) {
-    container.set("readinessProbe", doc.createNode(readinessProbe()));
-  }
+  if (probe !== undefined) container.set("readinessProbe", doc.createNode(probe));
 }
 
 /**
- * The probe --readiness adds: `hookinit ready`, true while the program runs
- * and postStart has succeeded.
+ * The probe --readiness adds: hookinit's GET /ready (200 while the program
+ * runs and postStart has succeeded). An httpGet probe rather than exec
+ * `hookinit ready`: the kubelet sends it itself, with no process started in
+ * the container every period.
  */
-export function readinessProbe() {
-  return { exec: { command: [HOOKINIT_ENTRY, "ready"] } };
+export function readinessProbe(port: number) {
+  return { httpGet: { path: "/ready", port } };
 }
 
 /**
@@ -815,8 +862,20 @@ function undoContainer(
   }
 
   const probe = container.get("readinessProbe");
-  if (Y.isMap(probe) && JSON.stringify(probe.toJSON()) === JSON.stringify(readinessProbe())) {
+  const envNow = container.get("env");
+  const readyPort = readyPortOf(Y.isSeq(envNow) ? envNow.toJSON() : undefined);
+  if (
+    readyPort !== undefined &&
+    Y.isMap(probe) &&
+    JSON.stringify(probe.toJSON()) === JSON.stringify(readinessProbe(readyPort))
+  ) {
     container.delete("readinessProbe");
+    if (Y.isSeq(envNow)) {
+      envNow.items = envNow.items.filter(
+        (e) => !(Y.isMap(e) && scalarString(e.get("name")) === READY_ENV),
+      );
+      if (envNow.items.length === 0) container.delete("env");
+    }
   }
   return true;
 }

@@ -187,7 +187,6 @@ export async function startWebhook(
   });
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : settings.port;
-  log("info", "webhook listening", { port, cert: settings.cert, image: settings.inject.image });
 
   let closing = false;
   let resolveClosed: (code: number) => void = () => {};
@@ -210,6 +209,8 @@ export async function startWebhook(
       });
     }
   }
+  // Last, once a stop signal is handled: whoever waits for this line may stop us.
+  log("info", "webhook listening", { port, cert: settings.cert, image: settings.inject.image });
   return { server, port, closed, close };
 }
 

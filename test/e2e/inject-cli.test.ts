@@ -182,9 +182,7 @@ ${functionConfig}`;
     expect(list.items[1].metadata.annotations["config.kubernetes.io/index"]).toBe("1");
     expect(pod.initContainers[0].image).toBe(IMAGE);
     expect(pod.containers[0].command).toEqual(["/hookinit/hookinit", "--", "/app"]);
-    expect(pod.containers[0].readinessProbe).toEqual({
-      exec: { command: ["/hookinit/hookinit", "ready"] },
-    });
+    expect(pod.containers[0].readinessProbe).toEqual({ httpGet: { path: "/ready", port: 8086 } });
     expect(result.stdout).toContain("# comments survive");
   });
 

@@ -174,7 +174,7 @@ function buildImages(scratch: string): void {
   chmodSync(join(app, "tmp"), 0o1777);
   copyFileSync("/bin/busybox", join(app, "bin", "busybox"));
   chmodSync(join(app, "bin", "busybox"), 0o755);
-  for (const applet of ["sh", "sleep", "echo", "cat", "true"])
+  for (const applet of ["sh", "sleep", "echo", "cat", "true", "wget"])
     symlinkSync("busybox", join(app, "bin", applet));
   writeFileSync(join(app, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   copyLibraries(app);
@@ -213,7 +213,11 @@ describe.skipIf(skipReason !== undefined)(
     beforeAll(async () => {
       buildImages(scratch);
       const manifest = `${pod(EXEC_POD, "prestop handler ran in exec")}---\n${pod(STOP_POD, "prestop handler ran on stop")}`;
-      const injected = await run(HOOKINIT, ["inject", "--image", HOOKINIT_IMAGE], manifest);
+      const injected = await run(
+        HOOKINIT,
+        ["inject", "--image", HOOKINIT_IMAGE, "--readiness"],
+        manifest,
+      );
       expect(injected.code, injected.stderr).toBe(0);
       for (const doc of parseAllDocuments(injected.stdout)) {
         const object = doc.toJS();
@@ -248,6 +252,21 @@ describe.skipIf(skipReason !== undefined)(
       );
       expect(status).toMatchObject({ phase: "running" });
       expect(await logs(EXEC_POD)).toContain('"pid1":true');
+    });
+
+    it("--readiness: hookinit's GET /ready answers on the injected port", async () => {
+      const result = await run("podman", [
+        "exec",
+        `${EXEC_POD}-app`,
+        "wget",
+        "-q",
+        "-S",
+        "-O",
+        "-",
+        "http://127.0.0.1:8086/ready",
+      ]);
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toContain("200");
     });
 
     it("podman exec of the injected preStop command: the handler's output, also in podman logs", async () => {

@@ -66,7 +66,12 @@ const CASES: Case[] = [
     wrapped: ["app"],
   },
   { name: "already", kinds: ["Pod"], wrapped: ["app"] },
-  { name: "readiness", options: { readiness: true }, kinds: ["Pod"], wrapped: ["app"] },
+  {
+    name: "readiness",
+    options: { readiness: true },
+    kinds: ["Pod"],
+    wrapped: ["app", "worker", "probed"],
+  },
 ];
 
 const options = (extra: Partial<InjectOptions> = {}): InjectOptions => ({
@@ -253,6 +258,20 @@ describe("inject: manifests before and after", () => {
     expect(grace(read("deployment.in.yaml"), "nginx")).toBe("57");
     expect(grace(read("statefulset.in.yaml"), "db")).toBe("7");
     expect(grace(read("stopsignal.in.yaml"), "app")).toBe("0");
+  });
+
+  it("--readiness: hookinit's GET /ready on a port no container uses, where there is no probe", () => {
+    const pod = objects(
+      injectText(read("readiness.in.yaml"), "x", options({ readiness: true })),
+    )[0] as Obj;
+    const [app, worker, probed] = pod.spec.containers;
+    const ready = (c: Obj) => c.env.find((e: Obj) => e.name === "HOOKINIT_READY_ADDRESS")?.value;
+    expect(ready(app)).toBe(":8087");
+    expect(app.readinessProbe).toEqual({ httpGet: { path: "/ready", port: 8087 } });
+    expect(ready(worker)).toBe(":8088");
+    expect(worker.readinessProbe).toEqual({ httpGet: { path: "/ready", port: 8088 } });
+    expect(ready(probed)).toBeUndefined();
+    expect(probed.readinessProbe).toEqual({ tcpSocket: { port: 9000 } });
   });
 
   it("an unknown kind passes through byte for byte, and --strict refuses it", () => {
