@@ -18,7 +18,10 @@ function isSingleExecutable(): boolean {
   try {
     // node:sea exists from Node 20.12; require() keeps it off the start-up path of the tests' Node.
     return (require("node:sea") as { isSea(): boolean }).isSea();
-  } catch {
+  } catch (error) {
+    // A Node without node:sea; anything else is a bug.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ERR_UNKNOWN_BUILTIN_MODULE" && code !== "MODULE_NOT_FOUND") throw error;
     return false;
   }
 }

@@ -14,7 +14,12 @@ function say(fd: 1 | 2, text: string): void {
     try {
       rest = rest.subarray(writeSync(fd, rest));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === "EAGAIN") continue;
+      // EPIPE, EBADF: our reader is gone. Anything else on stdout is said on
+      // stderr; on stderr there is nowhere left.
+      if (code !== "EPIPE" && code !== "EBADF" && fd === 1)
+        say(2, `hookinit: cannot write to stdout: ${String(error)}\n`);
       return;
     }
   }

@@ -174,8 +174,12 @@ export async function startWebhook(
   for (const dir of new Set([dirname(settings.cert), dirname(settings.key)])) {
     try {
       watchers.push(watch(dir, { persistent: false }, () => reload()));
-    } catch {
-      // The periodic check still runs.
+    } catch (error) {
+      // The periodic check still runs. ENOSPC/EMFILE: out of inotify watches;
+      // ENOENT/EACCES/EPERM: a directory we cannot watch.
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (!["ENOSPC", "EMFILE", "ENOENT", "EACCES", "EPERM"].includes(code))
+        log("warn", "cannot watch the certificate's directory", { dir, error: String(error) });
     }
   }
 
@@ -259,7 +263,10 @@ class CertFiles {
     try {
       const { X509Certificate } = require("node:crypto") as typeof import("node:crypto");
       notAfter = new X509Certificate(cert).validTo;
-    } catch {
+    } catch (error) {
+      // ERR_OSSL_*, ERR_INVALID_ARG_VALUE...: a chain TLS accepted but
+      // X509Certificate cannot read; the expiry is only for the log.
+      if (!String((error as NodeJS.ErrnoException).code).startsWith("ERR_")) throw error;
       notAfter = undefined;
     }
     return { options: { cert, key }, notAfter };

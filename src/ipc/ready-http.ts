@@ -103,8 +103,13 @@ function answer(request: IncomingMessage, response: ServerResponse, isReady: () 
     let ready = false;
     try {
       ready = isReady();
-    } catch {
-      // Not knowing is not ready.
+    } catch (error) {
+      // Not knowing is not ready. No error is expected here: it is raised
+      // again outside the request, where the supervisor's uncaught-error
+      // handler logs it and carries on.
+      setImmediate(() => {
+        throw error;
+      });
     }
     status = ready ? 200 : 503;
     body = ready ? READY_BODY : NOT_READY_BODY;
