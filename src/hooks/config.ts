@@ -33,7 +33,7 @@ import { getSystemErrorMessage } from "node:util";
 import * as v from "valibot";
 import type * as Yaml from "yaml";
 import { EXIT, ExitError } from "../core/exit-codes.js";
-import { HOOK_NAMES } from "../core/hooks.js";
+import { HOOK_NAMES, type HookName } from "../core/hooks.js";
 import {
   containerPortsSchema,
   firstIssue,
@@ -190,9 +190,9 @@ export function parseConfig(text: string, source: string, container?: string): H
     const name = typeof doc.name === "string" ? doc.name : undefined;
     const ports = portTable(doc, name, where(index), "");
     const out = validate(snippetSchema(ports), doc, where(index), "");
-    return toConfig(out.lifecycle);
+    return toConfig(out.lifecycle, where(index), "lifecycle");
   }
-  return toConfig(validate(lifecycleSchema(undefined), doc, where(index), ""));
+  return toConfig(validate(lifecycleSchema(undefined), doc, where(index), ""), where(index), "");
 }
 
 function hasContainer(doc: unknown, specPath: readonly string[], name: string): boolean {
@@ -269,6 +269,8 @@ function fromWorkload(
   }
   const config = toConfig(
     validate(lifecycleSchema(ports), lifecycle, context, `${prefix}.lifecycle`),
+    context,
+    `${prefix}.lifecycle`,
   );
   if (config.stopSignal !== undefined && osName === undefined) {
     // Kubernetes checks the stop signal against the pod's OS, so it refuses
@@ -310,14 +312,33 @@ function validate<S extends v.GenericSchema>(
   throw new ConfigError(`${where}: ${path === "" ? "" : `${path}: `}${issue.message}${note}`);
 }
 
-function toConfig(lifecycle: ParsedLifecycle): HookConfig {
+function toConfig(lifecycle: ParsedLifecycle, where: string, prefix: string): HookConfig {
   const config: HookConfig = {};
   for (const name of HOOK_NAMES) {
     const hook = lifecycle[name];
-    if (hook) config[name] = { name, ...hook };
+    if (hook) {
+      refuseSelfCall(name, hook.handler, where, prefix === "" ? name : `${prefix}.${name}`);
+      config[name] = { name, ...hook };
+    }
   }
   if (lifecycle.stopSignal !== undefined) config.stopSignal = lifecycle.stopSignal;
   return config;
+}
+
+/**
+ * A hook whose handler is `hookinit hook NAME` for its own NAME would wait
+ * for itself until its timeout or the grace runs out. That is what a pod's
+ * lifecycle holds when the kubelet calls hookinit (so it appears when the
+ * pod manifest itself is given as the config); hookinit's config needs the
+ * real handler instead.
+ */
+function refuseSelfCall(name: HookName, handler: Handler, where: string, path: string): void {
+  if (handler.type !== "exec") return;
+  const [program = "", verb, hook] = handler.command;
+  if (program.split("/").at(-1) !== "hookinit" || verb !== "hook" || hook !== name) return;
+  throw new ConfigError(
+    `${where}: ${path}.exec.command: runs "hookinit hook ${name}", which would wait for this same hook; that is what the pod's lifecycle calls, while hookinit's config needs the real handler (e.g. httpGet, or your drain command)`,
+  );
 }
 
 /**

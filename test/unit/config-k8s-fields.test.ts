@@ -400,3 +400,30 @@ describe("terminationGracePeriodSeconds of a manifest", () => {
     ).toThrow(/spec\.terminationGracePeriodSeconds: expected a whole number .* got "30"$/);
   });
 });
+
+describe("a hook that calls hookinit hook for itself", () => {
+  it("is refused: it would wait for itself (the pod manifest given as the config)", () => {
+    const text = pod(
+      'lifecycle:\n  preStop: {exec: {command: ["/hookinit/hookinit", "hook", "preStop"]}}',
+    );
+    expect(() => parseConfig(text, FILE)).toThrow(
+      /^config \/etc\/hookinit\.yaml \(Pod web, container app\): spec\.containers\[0\]\.lifecycle\.preStop\.exec\.command: runs "hookinit hook preStop", which would wait for this same hook/,
+    );
+    expect(() =>
+      parseConfig("postStart: {exec: {command: [hookinit, hook, postStart]}}\n", FILE),
+    ).toThrow(
+      /^config \/etc\/hookinit\.yaml: postStart\.exec\.command: runs "hookinit hook postStart"/,
+    );
+  });
+
+  it("another hook's name, or another program, is fine", () => {
+    expect(
+      parseConfig("postStop: {exec: {command: [/hookinit/hookinit, hook, postStart]}}\n", FILE)
+        .postStop?.handler,
+    ).toEqual({ type: "exec", command: ["/hookinit/hookinit", "hook", "postStart"] });
+    expect(
+      parseConfig("preStop: {exec: {command: [/bin/myhookinit, hook, preStop]}}\n", FILE).preStop
+        ?.handler.type,
+    ).toBe("exec");
+  });
+});
