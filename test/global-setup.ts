@@ -1,18 +1,21 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-
-const root = join(import.meta.dirname, "..");
-export const FIXTURE_BIN = join(root, "test", "fixtures", "bin");
+import { FIXTURE_BIN, ROOT as root } from "./support/hookinit.js";
 
 /**
  * The e2e tests run the built artifact, never the sources: build it if it is
- * missing or older than any source file, and compile the C fixtures (static,
- * so they also run in a busybox-only root filesystem).
+ * missing or older than any source file (unless E2E_HOOKINIT names another
+ * build), and compile the C fixtures (static, so they also run in a
+ * busybox-only root filesystem).
  */
 export default function setup(): void {
+  // With E2E_HOOKINIT the suite tests that build as it is: nothing to build.
   const exe = join(root, "dist", "hookinit");
-  if (!existsSync(exe) || newestSource() > statSync(exe).mtimeMs) {
+  if (
+    process.env.E2E_HOOKINIT === undefined &&
+    (!existsSync(exe) || newestSource() > statSync(exe).mtimeMs)
+  ) {
     // The build prints its own one-line reason (e.g. a missing C compiler).
     const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], {
       stdio: "inherit",

@@ -178,11 +178,13 @@ function checkEnvironment() {
 }
 
 /**
- * test/rootfs.ts's busybox root filesystem with /hookinit, plus /usr/bin/node,
+ * test/support/rootfs.ts's busybox root filesystem with /hookinit, plus /usr/bin/node,
  * /usr/bin/tini, the libraries both need, the server and the hook config.
  */
 async function buildImage() {
-  const { buildRootfs, importImage, sharedLibraries } = await import("../../test/rootfs.ts");
+  const { buildRootfs, importImage, sharedLibraries } = await import(
+    "../../test/support/rootfs.ts"
+  );
   const rootfs = buildRootfs({
     extraFiles: [
       { path: "/server.mjs", content: readFileSync(join(HERE, "server.mjs"), "utf8") },
@@ -692,7 +694,7 @@ function report(machine, rows, results, image) {
       "before the connection was established. The router's `/ready` probes are not requests and are not counted.",
   );
   const method = [
-    "The image is test/rootfs.ts's busybox root filesystem with `/hookinit`, plus Node 24 as `/usr/bin/node`, " +
+    "The image is test/support/rootfs.ts's busybox root filesystem with `/hookinit`, plus Node 24 as `/usr/bin/node`, " +
       `Debian's \`/usr/bin/tini\`, the glibc libraries they need (${image.libraries.length}, as \`ldd\` lists ` +
       "them) and `bench/shutdown/server.mjs`. Both containers run `node /server.mjs` from that image and differ " +
       `only in ENTRYPOINT: \`${JSON.stringify(INITS.hookinit)}\` (\`/etc/hookinit/hooks.yaml\` is the preStop ` +

@@ -1,9 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { statSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-
-const dist = join(import.meta.dirname, "..", "..", "dist");
+import { HOOKINIT, HOOKINIT_HELPER } from "../support/hookinit.js";
 
 /** The newest GLIBC_x.y symbol version a binary needs. */
 function newestGlibc(file: string): string {
@@ -21,14 +19,14 @@ function newestGlibc(file: string): string {
 
 describe("the shipped artifacts", () => {
   it("need glibc 2.28 at most, as the README promises (Node's own floor)", () => {
-    expect(newestGlibc(join(dist, "hookinit")) <= "2.28").toBe(true);
-    expect(newestGlibc(join(dist, "hookinit.node")) <= "2.28").toBe(true);
+    expect(newestGlibc(HOOKINIT) <= "2.28").toBe(true);
+    expect(newestGlibc(HOOKINIT_HELPER) <= "2.28").toBe(true);
   });
 
   it("are one executable plus its native helper", () => {
-    expect(statSync(join(dist, "hookinit")).mode & 0o111).not.toBe(0);
-    expect(statSync(join(dist, "hookinit.node")).size).toBeLessThan(200 * 1024);
-    expect(execFileSync(join(dist, "hookinit"), ["--version"], { encoding: "utf8" })).toMatch(
+    expect(statSync(HOOKINIT).mode & 0o111).not.toBe(0);
+    expect(statSync(HOOKINIT_HELPER).size).toBeLessThan(200 * 1024);
+    expect(execFileSync(HOOKINIT, ["--version"], { encoding: "utf8" })).toMatch(
       /^hookinit \S+ \(node v24\./,
     );
   });

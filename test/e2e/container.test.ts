@@ -4,21 +4,25 @@
  *
  * test/container-setup.sh installs and configures podman first (idempotent);
  * the image is built here from a root filesystem of busybox-static, the
- * single executable dist/hookinit, its native helper and the shared
- * libraries ldd lists (test/rootfs.ts). No registry is needed.
+ * executable under test (HOOKINIT: dist/hookinit, or E2E_HOOKINIT), its
+ * native helper and the shared libraries ldd lists (test/support/rootfs.ts).
+ * No registry is needed.
  *
  * Names are unique per run and everything is removed in afterAll. Every wait
  * polls with a generous limit; no test asserts an upper bound on time.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { buildRootfs, importImage, type Rootfs } from "../rootfs.js";
+import { ROOT } from "../support/hookinit.js";
+import { mustPodman, podman } from "../support/podman.js";
+import { type RunResult, run } from "../support/process.js";
+import { buildRootfs, importImage, type Rootfs } from "../support/rootfs.js";
+import { waitFor } from "../support/wait.js";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const SETUP = join(ROOT, "test", "container-setup.sh");
 const EXAMPLE_NO_HOOKS = join(ROOT, "docker", "examples", "pod-no-hooks.yaml");
 const WAIT_MS = 60_000;
@@ -59,68 +63,6 @@ if (skipReason !== undefined) {
 }
 
 // --- Helpers ---------------------------------------------------------------
-
-interface Result {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: readonly string[], timeoutMs = 120_000): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr });
-    });
-  });
-}
-
-const podman = (...args: string[]) => run("podman", args);
-
-/** podman ARGS, failing the test with podman's stderr when it exits non-zero. */
-async function mustPodman(...args: string[]): Promise<string> {
-  const result = await podman(...args);
-  if (result.code !== 0) {
-    throw new Error(`podman ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
-  }
-  return result.stdout;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  detail: () => Promise<string> = async () => "",
-  timeoutMs = WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${await detail()}`);
-    }
-    await sleep(200);
-  }
-}
 
 // biome-ignore lint/suspicious/noExplicitAny: log lines are free-form JSON
 type LogLine = Record<string, any>;
@@ -179,7 +121,7 @@ async function startContainer(
   return name;
 }
 
-async function logs(container: string): Promise<Result> {
+async function logs(container: string): Promise<RunResult> {
   return podman("logs", container);
 }
 
@@ -194,10 +136,12 @@ async function waitForLog(
       const { stdout } = await logs(container);
       return found(stdout) ? stdout : undefined;
     },
+    WAIT_MS,
     async () => {
       const { stdout, stderr } = await logs(container);
       return `stdout:\n${stdout}\nstderr:\n${stderr}`;
     },
+    200,
   );
 }
 
@@ -294,18 +238,22 @@ describe.skipIf(skipReason !== undefined)(
       "PID 1 of a pid namespace: unshare + chroot into the root filesystem",
       async () => {
         if (rootfs === undefined) throw new Error("no rootfs");
-        const result = await run("unshare", [
-          "--pid",
-          "--fork",
-          `--mount-proc=${join(rootfs.dir, "proc")}`,
-          "chroot",
-          rootfs.dir,
-          "/hookinit",
-          "--",
-          "/bin/sh",
-          "-c",
-          "echo ok; exit 3",
-        ]);
+        const result = await run(
+          "unshare",
+          [
+            "--pid",
+            "--fork",
+            `--mount-proc=${join(rootfs.dir, "proc")}`,
+            "chroot",
+            rootfs.dir,
+            "/hookinit",
+            "--",
+            "/bin/sh",
+            "-c",
+            "echo ok; exit 3",
+          ],
+          { timeoutMs: 120_000 },
+        );
         expect(result.code, result.stderr).toBe(3);
         expect(result.stdout.split("\n")).toContain("ok");
         const started = jsonLines(result.stdout).find((line) => line.msg === "started");
@@ -373,7 +321,9 @@ describe.skipIf(skipReason !== undefined)(
             const [zombieCount, processCount] = result.stdout.trim().split("\n").map(Number);
             return zombieCount === 0 ? { zombieCount, processCount } : undefined;
           },
+          WAIT_MS,
           async () => (await podman("exec", ctr, "ps", "-o", "pid,ppid,stat,args")).stdout,
+          200,
         );
         expect(zombies.zombieCount).toBe(0);
         // hookinit, the program (sleep 100000) and our exec's sh, ls and wc: no orphans left.
@@ -430,7 +380,9 @@ describe.skipIf(skipReason !== undefined)("issue 4: lifecycle hooks on podman wi
       await waitFor(
         "hookinit ready to exit 0",
         async () => (await podman("exec", ctr, "/hookinit", "ready")).code === 0,
+        WAIT_MS,
         async () => (await podman("exec", ctr, "/hookinit", "status")).stdout,
+        200,
       );
       const status = JSON.parse(await mustPodman("exec", ctr, "/hookinit", "status"));
       expect(status).toMatchObject({ ready: true, hooks: { postStart: { state: "succeeded" } } });
@@ -561,10 +513,12 @@ describe.skipIf(skipReason !== undefined)("issue 4: lifecycle hooks on podman wi
       await waitFor(
         "hookinit ready (as uid 1000) to exit 0",
         async () => (await podman("exec", "--user", "1000", ctr, "/hookinit", "ready")).code === 0,
+        WAIT_MS,
         async () => {
           const status = await podman("exec", "--user", "1000", ctr, "/hookinit", "status");
           return `${status.stdout}\n${status.stderr}`;
         },
+        200,
       );
       // The socket is where a read-only root leaves room: /dev/shm.
       const { stdout: started } = await logs(ctr);

@@ -3,20 +3,14 @@
  * environment variable HOOKINIT_<NAME>; a flag given on the command line wins.
  */
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  fixture,
-  killLeftovers,
-  readLines,
-  removeTempDirs,
-  SIGNALS,
-  startHookinit,
-  tempDir,
-  waitFor,
-} from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { readLines, tempDir } from "../support/files.js";
+import { fixture } from "../support/hookinit.js";
+import { SIGNALS } from "../support/proc.js";
+import { cleanupAfterEach, startHookinit } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 /** A program that exits 0 and leaves a grandchild that ignores TERM. */
 const STUBBORN_GRANDCHILD = ["sh", "-c", 'trap "" TERM; sleep 1000 & exit 0'];
@@ -55,15 +49,15 @@ describe("HOOKINIT_SINGLE_CHILD=1", () => {
       { env: { HOOKINIT_SINGLE_CHILD: "1" } },
     );
     await hookinit.handlersInstalled();
-    expect(await hookinit.logLine("started")).toMatchObject({ singleChild: true });
+    expect(await hookinit.waitForLog("started")).toMatchObject({ singleChild: true });
     await waitFor(
-      () => readLines(file).filter((l) => / ready /.test(l)).length === 2,
       "the recorder and its child",
+      () => readLines(file).filter((l) => / ready /.test(l)).length === 2,
     );
     await hookinit.signal("SIGUSR2");
     await waitFor(
-      () => readLines(file).includes(`program ${SIGNALS.SIGUSR2}`),
       "USR2 to reach the program",
+      () => readLines(file).includes(`program ${SIGNALS.SIGUSR2}`),
       20_000,
       () => readLines(file).join(", "),
     );
@@ -86,8 +80,8 @@ describe("HOOKINIT_REWRITE", () => {
       { env: { HOOKINIT_REWRITE: "TERM:QUIT" } },
     );
     await hookinit.handlersInstalled();
-    await hookinit.logLine("started");
-    await waitFor(() => readLines(file).some((l) => / ready /.test(l)), "the recorder");
+    await hookinit.waitForLog("started");
+    await waitFor("the recorder", () => readLines(file).some((l) => / ready /.test(l)));
     await hookinit.signal("SIGTERM");
     const result = await hookinit.wait();
     // The recorder exits with the number of the signal that stopped it.

@@ -7,21 +7,14 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, linkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  HOOKINIT,
-  killLeftovers,
-  lines,
-  parseLogLines,
-  removeTempDirs,
-  runHookinit,
-  SIGNALS,
-  startHookinit,
-  tempDir,
-} from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../support/files.js";
+import { HOOKINIT } from "../support/hookinit.js";
+import { lines, parseLogLines } from "../support/logs.js";
+import { SIGNALS } from "../support/proc.js";
+import { cleanupAfterEach, runHookinit, startHookinit } from "../support/process.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 // No core files when a program dies by QUIT (and those tests run in a temporary directory).
 const NO_CORE = "ulimit -c 0";
@@ -53,7 +46,7 @@ describe("death by signal N gives 128+N", () => {
       cwd: tempDir(),
     });
     await hookinit.handlersInstalled();
-    await hookinit.logLine("started");
+    await hookinit.waitForLog("started");
     await hookinit.signal(`SIG${name}`);
     const result = await hookinit.wait();
     expect(result.code, hookinit.describe()).toBe(128 + SIGNALS[`SIG${name}`]);
@@ -67,7 +60,7 @@ describe("death by signal N gives 128+N", () => {
   it("SIGUSR1 sent to hookinit is forwarded and kills the program", async () => {
     const hookinit = startHookinit(["--", "sh", "-c", `${NO_CORE}; exec sleep 100`]);
     await hookinit.handlersInstalled();
-    await hookinit.logLine("started");
+    await hookinit.waitForLog("started");
     await hookinit.signal("SIGUSR1");
     const result = await hookinit.wait(10_000);
     expect(result.code).toBe(128 + SIGNALS.SIGUSR1);

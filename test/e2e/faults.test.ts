@@ -35,34 +35,15 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  asUser,
-  cleanupSupervised,
-  MB,
-  nsenterArgs,
-  PRESTOP,
-  RssWatch,
-  rssKb,
-  STATUS,
-  Supervised,
-  type Talk,
-  talk,
-} from "../fault-helpers.js";
-import { fixture, zombieChildrenOf } from "../helpers.js";
-import {
-  cleanEnv,
-  cleanupHookinits,
-  HOOKINIT,
-  Hookinit,
-  run,
-  sleep,
-  tempDir,
-  termReporter,
-  waitFor,
-} from "../hook-helpers.js";
+import { PRESTOP, STATUS, type Talk, talk } from "../support/client.js";
+import { tempDir } from "../support/files.js";
+import { asUser, cleanEnv, fixture, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
+import { MB, RssWatch, rssKb, zombieChildrenOf } from "../support/proc.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { termReporter } from "../support/programs.js";
+import { sleep, waitFor } from "../support/wait.js";
 
-cleanupHookinits();
-cleanupSupervised();
+cleanupAfterEach();
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_601);
 
@@ -261,7 +242,7 @@ describe("(a) the control socket under fuzzing and load", () => {
     });
     await hookinit.waitForLine((line) => line === "program-up");
     const path = hookinit.socketPath;
-    const pid = hookinit.hostPid;
+    const pid = await hookinit.hostPid();
 
     // Warm-up: the first requests load the socket code paths.
     for (let i = 0; i < 20; i++) expect((await talk(path, STATUS)).verdict).toBe("answered");
@@ -376,7 +357,7 @@ describe("(a) the control socket under fuzzing and load", () => {
     expect(hookinit.logs().filter((r) => r.msg === "hook started")).toEqual([]);
     expect(hookinit.logs().filter((r) => /internal error/.test(r.msg))).toEqual([]);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
   });
 
@@ -460,7 +441,7 @@ describe("(b) the hook client killed (SIGKILL) in the middle of a 2 s preStop", 
     expect(hookinit.logs().filter((r) => r.signal === "SIGPIPE")).toEqual([]);
 
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
     expect(lines(runs)).toEqual(["run"]);
   });
@@ -523,7 +504,7 @@ describe("(c) faults during preStop", () => {
       expect(result.code, result.stderr).toBe(137);
       expect(result.stderr).toMatch(/preStop failed: killed by SIGKILL/);
     }
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(5);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(5);
     expect(hookinit.logRecord((r) => r.msg === "exiting")).toMatchObject({ exitCode: 5 });
   });
 
@@ -549,7 +530,7 @@ describe("(c) faults during preStop", () => {
       "SIGKILL",
     );
 
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(9);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(9);
     const finished = hookinit.indexOf((_, r) => r?.hook === "preStop" && r.msg === "hook finished");
     const term = hookinit.indexOf((line) => line === "program-got-term");
     expect(hookinit.records[finished]).toMatchObject({ exitCode: 137 });
@@ -586,7 +567,7 @@ describe("(d) 100 SIGTERMs within 10 ms", () => {
       lines(record).some((l) => l.startsWith("program ready")),
     );
 
-    const pid = hookinit.hostPid;
+    const pid = await hookinit.hostPid();
     const burst = () => {
       const t0 = performance.now();
       for (let i = 0; i < 100; i++) process.kill(pid, "SIGTERM");
@@ -621,7 +602,7 @@ describe("(d) 100 SIGTERMs within 10 ms", () => {
     expect(forwarded).toHaveLength(1);
 
     hookinit.signal("SIGUSR1");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(10);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(10);
     expect(lines(record).filter((l) => l === "program 15")).toHaveLength(1);
   });
 });
@@ -637,7 +618,7 @@ describe("(e) a program that ignores SIGTERM", () => {
     await hookinit.waitForLine((line) => line === "program-up");
     const sentAt = Date.now();
     hookinit.signal("SIGTERM");
-    const exit = await hookinit.waitForExit(60_000);
+    const exit = await hookinit.wait(60_000);
     expect(exit.code, hookinit.describe()).toBe(137);
     expect(Date.now() - sentAt).toBeGreaterThanOrEqual(2900);
     const kill = hookinit.logRecord((r) => /sending SIGKILL/.test(r.msg));
@@ -702,7 +683,7 @@ describe("(f) the control socket's path", () => {
     expect(String(refused.err)).toMatch(/another hookinit is already listening/);
     expect((await hookinit.client(["--socket", path, "status"])).code).toBe(0);
     second.signal("SIGTERM");
-    expect((await second.waitForExit()).code).toBe(143);
+    expect((await second.wait()).code).toBe(143);
     // The second one must not remove the first one's socket when it exits.
     expect(existsSync(path)).toBe(true);
     expect((await hookinit.client(["--socket", path, "status"])).code).toBe(0);
@@ -727,7 +708,7 @@ describe("(f) the control socket's path", () => {
     expect(client.code).toBe(69);
     expect(client.stderr.trimEnd().split("\n")).toHaveLength(1);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(15);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(15);
   }
 
   it("a --socket directory that cannot be created (/sys: EPERM): logged, the program runs, signals work", async () => {
@@ -759,7 +740,7 @@ describe("(f) the control socket's path", () => {
       'touch "$1/probe" 2>/dev/null && exit 92',
       'exec "$2" --socket "$1/sub/control.sock" -- "$3" "$4" --exit-on 15',
     ].join("\n");
-    const supervised = new Supervised([
+    const supervised = new Hookinit([
       "unshare",
       "--pid",
       "--fork",
@@ -780,7 +761,7 @@ describe("(f) the control socket's path", () => {
     expect(String(error.err)).toMatch(/(EROFS|ENOENT).*\/sub/);
     await expectForwarding(record, () => void supervised.signal("SIGUSR1"));
     await supervised.signal("SIGTERM");
-    expect((await supervised.waitForExit()).code, supervised.describe()).toBe(15);
+    expect((await supervised.wait()).code, supervised.describe()).toBe(15);
   });
 
   it("/proc not mounted: the program runs, orphans are reaped, signals forwarded, hooks and the socket work", async () => {
@@ -799,7 +780,7 @@ describe("(f) the control socket's path", () => {
       "[ -e /proc/self ] && exit 91",
       'exec "$1" --config "$2" --socket "$3" -- sh -c "$4" sh "$5" "$6"',
     ].join("\n");
-    const supervised = new Supervised([
+    const supervised = new Hookinit([
       "unshare",
       "--pid",
       "--fork",
@@ -817,12 +798,13 @@ describe("(f) the control socket's path", () => {
     ]);
     expect(await supervised.socketReady()).toBe(socket);
     const pid = await supervised.hostPid();
-    expect(supervised.records.find((r) => r.msg === "started")).toMatchObject({ pid1: true });
+    expect(supervised.logs().find((r) => r.msg === "started")).toMatchObject({ pid1: true });
     expect(existsSync(`/proc/${pid}/root/proc/self`)).toBe(false);
 
     // Orphans reaped: no zombie children of hookinit once they exited.
     await waitFor("the orphans to be reaped", () => {
-      const reaped = supervised.records
+      const reaped = supervised
+        .logs()
         .filter((r) => r.msg === "orphans reaped")
         .reduce((sum, r) => sum + Number(r.count), 0);
       return reaped >= 3 && zombieChildrenOf(pid).length === 0;
@@ -834,9 +816,9 @@ describe("(f) the control socket's path", () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ phase: "running", ready: true });
 
     process.kill(pid, "SIGTERM");
-    expect((await supervised.waitForExit()).code, supervised.describe()).toBe(15);
+    expect((await supervised.wait()).code, supervised.describe()).toBe(15);
     expect(supervised.lines.some((l) => l.includes("prestop-without-proc"))).toBe(true);
-    expect(supervised.records.filter((r) => /internal error/.test(r.msg))).toEqual([]);
+    expect(supervised.logs().filter((r) => /internal error/.test(r.msg))).toEqual([]);
   });
 });
 
@@ -873,7 +855,7 @@ describe("(g) a preStop handler that writes 100 MB to stdout", () => {
       }),
     );
     const log = { lines: 0, other: [] as string[], truncated: 0, done: false };
-    const supervised = new Supervised(
+    const supervised = new Hookinit(
       [
         "unshare",
         "--pid",
@@ -947,7 +929,7 @@ describe("(g) a preStop handler that writes 100 MB to stdout", () => {
     expect(watch.maxKb).toBeLessThan(256 * MB);
 
     await supervised.signal("SIGTERM");
-    expect((await supervised.waitForExit(120_000)).code, supervised.describe()).toBe(0);
+    expect((await supervised.wait(120_000)).code, supervised.describe()).toBe(0);
   });
 });
 
@@ -977,7 +959,7 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
     copyFileSync(HOOKINIT, hookinit);
     copyFileSync(join(dirname(HOOKINIT), "hookinit.node"), join(base, "hookinit.node"));
     chmodSync(hookinit, 0o755);
-    const supervised = new Supervised(
+    const supervised = new Hookinit(
       [
         "unshare",
         "--pid",
@@ -1044,7 +1026,7 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
       const peerStatus = await client(1001, ["status"]);
       expect(peerStatus.code).toBe(69);
       expect(
-        supervised.records.some((r) => /refused a caller/.test(r.msg) && r.peerUid === 1001),
+        supervised.logs().some((r) => /refused a caller/.test(r.msg) && r.peerUid === 1001),
       ).toBe(true);
     } finally {
       chmodSync(dir, 0o700);
@@ -1058,7 +1040,7 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
     expect(statSync(marker).uid).toBe(1000);
 
     process.kill(pid, "SIGTERM");
-    expect((await supervised.waitForExit()).code, supervised.describe()).toBe(0);
+    expect((await supervised.wait()).code, supervised.describe()).toBe(0);
     expect(supervised.lines).toContain("TERM marker=yes");
   });
 

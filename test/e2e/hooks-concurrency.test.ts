@@ -6,16 +6,13 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  cleanupHookinits,
-  Hookinit,
-  linesOf,
-  sleep,
-  tempDir,
-  WAIT_FOR_TERM,
-} from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { lines } from "../support/logs.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
+import { WAIT_FOR_TERM } from "../support/programs.js";
+import { sleep } from "../support/wait.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 describe("concurrent preStop calls", () => {
   it("10 clients at once: the handler runs once, all 10 exit with its code", async () => {
@@ -54,7 +51,7 @@ describe("concurrent preStop calls", () => {
     const status = await hookinit.status();
     expect(status.hooks.preStop).toMatchObject({ state: "failed", exitCode: 7 });
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
     expect(readFileSync(ran, "utf8")).toBe("run\n");
   });
 });
@@ -72,7 +69,7 @@ describe("a hook that prints 100,000 lines", () => {
     expect(client.code, client.stderr).toBe(0);
     const expected = Array.from({ length: count }, (_, i) => String(i + 1));
 
-    const atClient = linesOf(client.stdout);
+    const atClient = lines(client.stdout);
     expect(atClient.length).toBe(count);
     expect(atClient).toEqual(expected);
 
@@ -84,7 +81,7 @@ describe("a hook that prints 100,000 lines", () => {
     expect(inLog).toEqual(expected);
 
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
   });
 
   it("stdout and stderr lines both arrive, attributed to their stream, in order per stream", async () => {
@@ -109,8 +106,8 @@ describe("a hook that prints 100,000 lines", () => {
     expect(client.code, client.stderr).toBe(0);
     const out = Array.from({ length: count }, (_, i) => `out ${i + 1}`);
     const err = Array.from({ length: count }, (_, i) => `err ${i + 1}`);
-    expect(linesOf(client.stdout)).toEqual(out);
-    expect(linesOf(client.stderr)).toEqual(err);
+    expect(lines(client.stdout)).toEqual(out);
+    expect(lines(client.stderr)).toEqual(err);
     await hookinit.waitForLog((r) => r.hook === "preStop" && r.msg === "hook finished");
     expect(hookinit.hookOutput("preStop", "stdout")).toEqual(out);
     expect(hookinit.hookOutput("preStop", "stderr")).toEqual(err);
@@ -135,16 +132,16 @@ describe("a hook that prints 100,000 lines", () => {
           program: WAIT_FOR_TERM,
         });
         await hookinit.waitForLine((line) => line === "program-up");
-        hookinit.unshare.stdout?.pause();
+        hookinit.child.stdout?.pause();
         const client = hookinit.client(["hook", "preStop"]);
         await sleep(4000);
-        hookinit.unshare.stdout?.resume();
+        hookinit.child.stdout?.resume();
         const result = await client;
         await hookinit.waitForLog((r) => r.hook === "preStop" && r.msg === "hook finished");
         return {
           count,
           code: result.code,
-          atClient: linesOf(result.stdout).length,
+          atClient: lines(result.stdout).length,
           inLog: hookinit.hookOutput("preStop").length,
         };
       }),

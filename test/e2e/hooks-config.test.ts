@@ -5,9 +5,11 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanEnv, cleanupHookinits, HOOKINIT, Hookinit, run, tempDir } from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanEnv, HOOKINIT } from "../support/hookinit.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 interface Case {
   name: string;
@@ -261,7 +263,7 @@ describe("lifecycle.stopSignal from a Pod manifest (Kubernetes 1.33+)", () => {
     await hookinit.waitForLine((line) => line === "program-up");
     hookinit.signal("SIGUSR1");
     await hookinit.waitForLine((line) => line === "got-USR1");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
     expect(
       hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
     ).toMatchObject({ exitCode: 0 });
@@ -280,7 +282,7 @@ describe("terminationGracePeriodSeconds from a Pod manifest", () => {
     const hookinit = await Hookinit.start({ config: manifest(1), program: ignoresTerm });
     await hookinit.waitForLine((line) => line === "program-up");
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(137);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(137);
     expect(hookinit.logs().find((r) => r.msg === "stop sequence started")).toMatchObject({
       graceSeconds: 1,
     });
@@ -294,7 +296,7 @@ describe("terminationGracePeriodSeconds from a Pod manifest", () => {
     });
     await hookinit.waitForLine((line) => line === "program-up");
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(137);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(137);
     expect(hookinit.logs().find((r) => r.msg === "stop sequence started")).toMatchObject({
       graceSeconds: 1,
     });

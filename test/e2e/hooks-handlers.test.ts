@@ -6,9 +6,11 @@
 import { createServer as createHttpServer, type IncomingHttpHeaders } from "node:http";
 import { createServer as createTcpServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cleanupHookinits, Hookinit, tempDir, WAIT_FOR_TERM } from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
+import { WAIT_FOR_TERM } from "../support/programs.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 interface Seen {
   path: string;
@@ -58,7 +60,7 @@ async function callPreStop(preStop: unknown) {
   const hookinit = await Hookinit.start({ config: { preStop }, program: WAIT_FOR_TERM });
   const client = await hookinit.client(["hook", "preStop"]);
   hookinit.signal("SIGTERM");
-  const exit = await hookinit.waitForExit();
+  const exit = await hookinit.wait();
   expect(exit.code, hookinit.describe()).toBe(0);
   return { client, hookinit };
 }
@@ -203,7 +205,7 @@ describe("sleep preStop", () => {
     await hookinit.waitForLine((line) => line === "got-TERM");
     // Slack for timer rounding; no upper bound on a loaded machine.
     expect(performance.now() - sentAt).toBeGreaterThanOrEqual(950);
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
     expect(
       hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
     ).toMatchObject({ exitCode: 0 });

@@ -5,9 +5,11 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanupHookinits, Hookinit, tempDir, termReporter } from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
+import { termReporter } from "../support/programs.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 function preStopWritesMarker(marker: string) {
   return {
@@ -44,7 +46,7 @@ describe("the program's TERM handler sees what preStop did", () => {
 
     // The runtime sends its stop signal once the exec hook returned.
     hookinit.signal("SIGTERM");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
     expect(hookinit.lines).not.toContain("TERM marker=no");
@@ -65,7 +67,7 @@ describe("the program's TERM handler sees what preStop did", () => {
     await hookinit.waitForLine((line) => line === "program-up");
 
     hookinit.signal("SIGTERM");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
     expect(hookinit.lines).not.toContain("TERM marker=no");
@@ -110,7 +112,7 @@ describe("the program's TERM handler sees what preStop did", () => {
 
     writeFileSync(gate, "");
     expect((await client).code).toBe(0);
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
     expectPreStopOutputBeforeTerm(hookinit);

@@ -6,16 +6,12 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  cleanupHookinits,
-  Hookinit,
-  sleep,
-  tempDir,
-  termReporter,
-  waitFor,
-} from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
+import { termReporter } from "../support/programs.js";
+import { sleep, waitFor } from "../support/wait.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 /** hookinit's documented exit code for a failed postStart (src/supervisor/supervisor.ts). */
 const EXIT_POSTSTART_FAILED = 3;
@@ -37,7 +33,7 @@ describe("postStart failure", () => {
       dir,
       program: termReporter(marker),
     });
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(EXIT_POSTSTART_FAILED);
 
     // The program was stopped with TERM, after preStop.
@@ -111,7 +107,7 @@ describe("postStart failure", () => {
     expect(stopping.program.running).toBe(true);
 
     writeFileSync(preStopGate, "");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(EXIT_POSTSTART_FAILED);
     expect(hookinit.lines).toContain("TERM marker=yes");
     expect(
@@ -150,6 +146,6 @@ describe("healthy postStart", () => {
     expect(hookinit.logs().filter((r) => r.msg === "hook started")).toHaveLength(1);
 
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
   });
 });

@@ -6,9 +6,10 @@
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { cleanupHookinits, Hookinit, tempDir } from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 describe("after the program exited on its own", () => {
   it("preStop fails with a clear message; postStop runs; hookinit exits with the program's code", async () => {
@@ -51,7 +52,7 @@ describe("after the program exited on its own", () => {
     expect(client.stderr.trimEnd().split("\n")).toHaveLength(1);
 
     writeFileSync(gate, "");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(5);
     expect(existsSync(preStopMarker)).toBe(false);
     expect(hookinit.hookOutput("postStop", "stdout")).toEqual(["poststop-ran", "poststop-done"]);
@@ -89,7 +90,7 @@ describe("after the program exited on its own", () => {
     // fails too (but differently), so only assert the message when it was there.
     expect(client.code).not.toBe(0);
     if (hookinit.exit === undefined) expect(client.stderr).toMatch(/already exited/);
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(0);
     expect(hookinit.hookOutput("postStop")).toEqual(["poststop-ran"]);
   });
@@ -99,7 +100,7 @@ describe("after the program exited on its own", () => {
       config: { postStop: { exec: { command: ["echo", "cleaned-up"] } } },
       program: ["sh", "-c", "kill -USR1 $$"],
     });
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(128 + 10);
     expect(hookinit.hookOutput("postStop", "stdout")).toEqual(["cleaned-up"]);
   });

@@ -8,18 +8,13 @@ import { existsSync, statSync } from "node:fs";
 import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  cleanEnv,
-  cleanupHookinits,
-  HOOKINIT,
-  Hookinit,
-  run,
-  tempDir,
-  termReporter,
-  waitFor,
-} from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanEnv, HOOKINIT } from "../support/hookinit.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { termReporter } from "../support/programs.js";
+import { waitFor } from "../support/wait.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 interface Reply {
   /** The JSON lines the server sent. */
@@ -189,7 +184,7 @@ describe("the control socket", () => {
     expect(preStop.events.at(-1)).toMatchObject({ type: "result", hook: "preStop", exitCode: 0 });
     expect(existsSync(marker)).toBe(true);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
   });
 
@@ -312,7 +307,7 @@ describe("hookinit status", () => {
     expect(stopping.stop?.secondsLeft).toBeLessThanOrEqual(30);
 
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
   });
 });

@@ -4,9 +4,11 @@
  * timeoutSeconds kills the handler's whole process group.
  */
 import { describe, expect, it } from "vitest";
-import { cleanupHookinits, Hookinit, timeOf, waitFor } from "../hook-helpers.js";
+import { timeOf } from "../support/logs.js";
+import { cleanupAfterEach, Hookinit } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 /** Prints the time (ms) of every TERM it gets, and keeps running. */
 const IGNORES_TERM = [
@@ -33,7 +35,7 @@ describe("a preStop that hangs", () => {
 
     const sentAt = Date.now();
     hookinit.signal("SIGTERM");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(137);
 
     const logs = hookinit.logs();
@@ -74,7 +76,7 @@ describe("a preStop that hangs", () => {
     });
     await hookinit.waitForLine((line) => line === "program-up");
     hookinit.signal("SIGTERM");
-    const exit = await hookinit.waitForExit();
+    const exit = await hookinit.wait();
     expect(exit.code, hookinit.describe()).toBe(42);
     expect(
       hookinit.logs().find((r) => r.hook === "preStop" && r.msg === "hook finished"),
@@ -126,7 +128,7 @@ describe("a hook with timeoutSeconds", () => {
     // The program still runs (a timed-out client preStop waits for the stop signal).
     expect((await hookinit.status()).program.running).toBe(true);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
   });
 });
 
@@ -144,6 +146,6 @@ describe("a handler that leaves a background process holding its output", () => 
     const isSleep31 = (argv: string[]) => argv.join(" ") === "sleep 31";
     expect(hookinit.namespaceProcesses().some((p) => isSleep31(p.argv))).toBe(true);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
   });
 });

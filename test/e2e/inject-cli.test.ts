@@ -15,14 +15,17 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { HOOKINIT, ROOT, removeTempDirs, tempDir, waitFor } from "../helpers.js";
+import { tempDir } from "../support/files.js";
+import { HOOKINIT, ROOT } from "../support/hookinit.js";
+import { cleanupAfterEach } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
 const FIXTURES = join(ROOT, "test", "fixtures", "inject");
 const IMAGE = "registry.example/hookinit:1.0";
 
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 interface Result {
   code: number | null;
@@ -346,8 +349,8 @@ describe("hookinit webhook (the command line)", () => {
       child.on("exit", (code) => resolve(code)),
     );
     await waitFor(
-      () => out.includes('"msg":"webhook listening"'),
       "the listening line",
+      () => out.includes('"msg":"webhook listening"'),
       20_000,
       () => out,
     );

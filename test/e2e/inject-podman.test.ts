@@ -14,7 +14,7 @@
  * Needs root and podman (test/container-setup.sh). Under CI=true a podman
  * that cannot run containers fails this file instead of skipping it.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -31,7 +31,11 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, test } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { HOOKINIT, ROOT } from "../helpers.js";
+import { HOOKINIT, ROOT } from "../support/hookinit.js";
+import { mustPodman, podman } from "../support/podman.js";
+import { run } from "../support/process.js";
+import { sharedLibraries } from "../support/rootfs.js";
+import { waitFor } from "../support/wait.js";
 
 const SETUP = join(ROOT, "test", "container-setup.sh");
 const WAIT_MS = 60_000;
@@ -58,64 +62,6 @@ if (skipReason !== undefined) {
   } else {
     console.warn(`SKIPPING test/e2e/inject-podman.test.ts: ${skipReason}`);
   }
-}
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: readonly string[], input?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-/** podman ARGS; its stdout, or a failure with its stderr (never parsed: it may carry first-run warnings). */
-async function podman(...args: string[]): Promise<string> {
-  const result = await run("podman", args);
-  if (result.code !== 0)
-    throw new Error(`podman ${args.join(" ")} exited ${result.code}: ${result.stderr.trim()}`);
-  return result.stdout;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  detail: () => Promise<string>,
-): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${await detail()}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
-/** The shared libraries ldd lists for FILE (none for a static one). */
-function sharedLibraries(file: string): string[] {
-  const out = spawnSync("ldd", [file], { encoding: "utf8" });
-  if (out.status !== 0) return [];
-  return [...out.stdout.matchAll(/(\/\S+) \(0x/g)].map((m) => m[1] as string);
 }
 
 /**
@@ -207,17 +153,14 @@ describe.skipIf(skipReason !== undefined)(
     const EXEC_POD = `hookinit-inject-${RUN_ID}-exec`;
     const STOP_POD = `hookinit-inject-${RUN_ID}-stop`;
     const preStopCommands = new Map<string, string[]>();
-    const logs = (pod: string) =>
-      run("podman", ["logs", `${pod}-app`]).then((r) => r.stdout + r.stderr);
+    const logs = (pod: string) => podman("logs", `${pod}-app`).then((r) => r.stdout + r.stderr);
 
     beforeAll(async () => {
       buildImages(scratch);
       const manifest = `${pod(EXEC_POD, "prestop handler ran in exec")}---\n${pod(STOP_POD, "prestop handler ran on stop")}`;
-      const injected = await run(
-        HOOKINIT,
-        ["inject", "--image", HOOKINIT_IMAGE, "--readiness"],
-        manifest,
-      );
+      const injected = await run(HOOKINIT, ["inject", "--image", HOOKINIT_IMAGE, "--readiness"], {
+        input: manifest,
+      });
       expect(injected.code, injected.stderr).toBe(0);
       for (const doc of parseAllDocuments(injected.stdout)) {
         const object = doc.toJS();
@@ -229,33 +172,35 @@ describe.skipIf(skipReason !== undefined)(
       // podman 4.3 makes an emptyDir a named volume: give this run's its own name.
       const file = join(scratch, "injected.yaml");
       writeFileSync(file, injected.stdout.replaceAll("name: hookinit\n", `name: ${VOLUME}\n`));
-      await podman("kube", "play", file);
+      await mustPodman("kube", "play", file);
       for (const p of [EXEC_POD, STOP_POD]) {
         await waitFor(
           "the program to start",
           async () => (await logs(p)).includes("program started"),
+          WAIT_MS,
           () => logs(p),
+          200,
         );
       }
     }, 300_000);
 
     afterAll(async () => {
-      for (const p of [EXEC_POD, STOP_POD]) await run("podman", ["pod", "rm", "-f", "-t", "0", p]);
-      await run("podman", ["volume", "rm", "-f", VOLUME]);
-      await run("podman", ["rmi", "-f", HOOKINIT_IMAGE, APP_IMAGE]);
+      for (const p of [EXEC_POD, STOP_POD]) await podman("pod", "rm", "-f", "-t", "0", p);
+      await podman("volume", "rm", "-f", VOLUME);
+      await podman("rmi", "-f", HOOKINIT_IMAGE, APP_IMAGE);
       rmSync(scratch, { recursive: true, force: true });
     }, 120_000);
 
     it("the program runs under hookinit, installed by the init container", async () => {
       const status = JSON.parse(
-        await podman("exec", `${EXEC_POD}-app`, "/hookinit/hookinit", "status"),
+        await mustPodman("exec", `${EXEC_POD}-app`, "/hookinit/hookinit", "status"),
       );
       expect(status).toMatchObject({ phase: "running" });
       expect(await logs(EXEC_POD)).toContain('"pid1":true');
     });
 
     it("--readiness: hookinit's GET /ready answers on the injected port", async () => {
-      const result = await run("podman", [
+      const result = await podman(
         "exec",
         `${EXEC_POD}-app`,
         "wget",
@@ -264,7 +209,7 @@ describe.skipIf(skipReason !== undefined)(
         "-O",
         "-",
         "http://127.0.0.1:8086/ready",
-      ]);
+      );
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toContain("200");
     });
@@ -273,18 +218,20 @@ describe.skipIf(skipReason !== undefined)(
       // The exact command the injected lifecycle carries, as a kubelet would run it.
       const preStop = preStopCommands.get(EXEC_POD) as string[];
       expect(preStop).toEqual(["/hookinit/hookinit", "hook", "preStop"]);
-      const result = await run("podman", ["exec", `${EXEC_POD}-app`, ...preStop]);
+      const result = await podman("exec", `${EXEC_POD}-app`, ...preStop);
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toContain("prestop handler ran in exec");
       await waitFor(
         "the handler's output in podman logs",
         async () => (await logs(EXEC_POD)).includes('"msg":"prestop handler ran in exec"'),
+        WAIT_MS,
         () => logs(EXEC_POD),
+        200,
       );
     });
 
     it("podman pod stop: preStop runs before the program's TERM, and its exit code comes through", async () => {
-      await podman("pod", "stop", "-t", "25", STOP_POD);
+      await mustPodman("pod", "stop", "-t", "25", STOP_POD);
       const text = await logs(STOP_POD);
       const lines = text.split("\n");
       const handler = lines.findIndex((l) => l.includes('"msg":"prestop handler ran on stop"'));
@@ -292,7 +239,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(handler, text).toBeGreaterThanOrEqual(0);
       expect(term, text).toBeGreaterThan(handler);
       const code = (
-        await podman("inspect", `${STOP_POD}-app`, "--format", "{{.State.ExitCode}}")
+        await mustPodman("inspect", `${STOP_POD}-app`, "--format", "{{.State.ExitCode}}")
       ).trim();
       expect(code).toBe("7");
     });

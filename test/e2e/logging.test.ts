@@ -6,22 +6,14 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  isAlive,
-  killLeftovers,
-  type LogRecord,
-  processTree,
-  procStatus,
-  programLines,
-  removeTempDirs,
-  startHookinit,
-  tempDir,
-  waitFor,
-} from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../support/files.js";
+import { type LogRecord, programLines } from "../support/logs.js";
+import { isAlive, processTree, procStatus } from "../support/proc.js";
+import { cleanupAfterEach, startHookinit } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 function indexOf(logs: LogRecord[], msg: string): number {
   return logs.findIndex((r) => r.msg === msg);
@@ -185,7 +177,7 @@ describe("the program's stdout", () => {
       wrap: (argv) => ["bash", "-c", 'set -o pipefail; "$@" | cat', "bash", ...argv],
     });
     await hookinit.handlersInstalled();
-    await hookinit.logLine("started");
+    await hookinit.waitForLog("started");
     await hookinit.output(/^ready$/m);
     await hookinit.signal("SIGUSR2");
     const result = await hookinit.wait();
@@ -215,17 +207,17 @@ describe("the program's stdout", () => {
         wrap: (argv) => ["bash", "-c", 'set -o pipefail; "$@" | head -n 1 >&2', "bash", ...argv],
       },
     );
-    const line = await waitFor(() => /^\{.*\}$/m.exec(hookinit.stderr), "the first log line");
+    const line = await waitFor("the first log line", () => /^\{.*\}$/m.exec(hookinit.stderr));
     const programPid = Number((JSON.parse(line[0]) as LogRecord).pid);
     const root = hookinit.child.pid as number;
     await waitFor(
-      () => !processTree(root).some((pid) => procStatus(pid)?.name === "head" && isAlive(pid)),
       "the reader to exit",
+      () => !processTree(root).some((pid) => procStatus(pid)?.name === "head" && isAlive(pid)),
     );
     // hookinit's next log line ("signal forwarded") now hits a closed pipe.
     await hookinit.signal("SIGURG");
     // Give a forwarded SIGPIPE ample time to land before the program exits.
-    await waitFor(() => !isAlive(programPid), "the program to be killed", 5_000).catch(
+    await waitFor("the program to be killed", () => !isAlive(programPid), 5_000).catch(
       () => undefined,
     );
     writeFileSync(go, "");

@@ -10,20 +10,14 @@ import { request } from "node:http";
 import { connect, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MB, RssWatch, rssKb } from "../fault-helpers.js";
-import {
-  cleanEnv,
-  cleanupHookinits,
-  HOOKINIT,
-  Hookinit,
-  run,
-  sleep,
-  tempDir,
-  WAIT_FOR_TERM,
-  waitFor,
-} from "../hook-helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanEnv, HOOKINIT } from "../support/hookinit.js";
+import { MB, RssWatch, rssKb } from "../support/proc.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { WAIT_FOR_TERM } from "../support/programs.js";
+import { sleep, waitFor } from "../support/wait.js";
 
-cleanupHookinits();
+cleanupAfterEach();
 
 interface Answer {
   verdict: "answered" | "refused" | "hung";
@@ -199,20 +193,20 @@ describe("GET /ready", () => {
     await agree(false);
 
     writeFileSync(release, "");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
     // Gone with hookinit.
     expect((await get(port)).verdict).toBe("refused");
   });
 
   it("listens only when told, and only on the address given", { timeout: 60_000 }, async () => {
     const plain = await Hookinit.start({ program: WAIT_FOR_TERM });
-    expect(listeningSockets(plain.hostPid)).toEqual([]);
+    expect(listeningSockets(await plain.hostPid())).toEqual([]);
     expect(plain.logs().some((r) => r.msg === "readiness endpoint ready")).toBe(false);
 
     const { hookinit, port } = await startWithEndpoint({ program: WAIT_FOR_TERM });
     const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
     // 127.0.0.1 in /proc/net/tcp's little-endian hex.
-    expect(listeningSockets(hookinit.hostPid)).toEqual([`0100007F:${hexPort}`]);
+    expect(listeningSockets(await hookinit.hostPid())).toEqual([`0100007F:${hexPort}`]);
 
     const fromEnv = await Hookinit.start({
       program: WAIT_FOR_TERM,
@@ -270,10 +264,11 @@ describe("GET /ready under bad and slow clients", () => {
     timeout: 300_000,
   }, async () => {
     const { hookinit, port } = await startWithEndpoint({ program: WAIT_FOR_TERM });
+    const pid = await hookinit.hostPid();
     for (let i = 0; i < 20; i++) expect((await get(port)).status).toBe(200);
     await sleep(1500);
-    const baselineKb = rssKb(hookinit.hostPid) as number;
-    const watch = new RssWatch(hookinit.hostPid, 100);
+    const baselineKb = rssKb(pid) as number;
+    const watch = new RssWatch(pid, 100);
 
     // Malformed requests get 400 (or 431 for a huge head) and the connection closes.
     const garbage = await raw(port, "\x00\x01 not http at all\r\n\r\n");
@@ -296,7 +291,7 @@ describe("GET /ready under bad and slow clients", () => {
     }
     await sleep(200);
     for (let i = 0; i < 5; i++) expect((await get(port)).status).toBe(200);
-    expect(socketCount(hookinit.hostPid)).toBeGreaterThanOrEqual(200);
+    expect(socketCount(pid)).toBeGreaterThanOrEqual(200);
 
     // 1,000 at once: answered 200, or cleanly turned away (connection limit), never left hanging.
     const concurrent = await Promise.all(Array.from({ length: 1000 }, () => get(port)));
@@ -325,10 +320,7 @@ describe("GET /ready under bad and slow clients", () => {
     ]);
     expect((await get(port)).status).toBe(200);
     // And hookinit let go of them: its sockets are back to a handful.
-    await waitFor(
-      "hookinit to close the idle connections",
-      () => socketCount(hookinit.hostPid) < 20,
-    );
+    await waitFor("hookinit to close the idle connections", () => socketCount(pid) < 20);
     watch.stop();
     console.log(
       `RSS: baseline ${Math.round(baselineKb / MB)} MB, max ${watch.maxMb} MB (${watch.samples} samples)`,
@@ -340,6 +332,6 @@ describe("GET /ready under bad and slow clients", () => {
     expect(status).toMatchObject({ phase: "running", ready: true });
     expect(hookinit.logs().filter((r) => /internal error/.test(r.msg))).toEqual([]);
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
   });
 });

@@ -10,24 +10,21 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../support/files.js";
+import { fixture } from "../support/hookinit.js";
+import type { LogRecord } from "../support/logs.js";
 import {
   childrenOf,
-  fixture,
   isAlive,
-  killLeftovers,
-  type LogRecord,
-  removeTempDirs,
   SIGNALS,
-  startHookinit,
-  tempDir,
-  waitFor,
   zombieChildrenOf,
   zombiesInNamespace,
-} from "../helpers.js";
+} from "../support/proc.js";
+import { cleanupAfterEach, startHookinit } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 const CENSUS = /orphans=(\d+) left=(\d+) zombies=(\d+) namespace_zombies=(\d+)/;
 
@@ -130,7 +127,7 @@ describe("not PID 1: a child subreaper", () => {
     const hookinit = startHookinit(["--", fixture("orphans"), "1000", "300", "30000", "--hold"], {
       pid1: false,
     });
-    const started = await hookinit.logLine("started");
+    const started = await hookinit.waitForLog("started");
     expect(started.pid1).toBe(false);
     const programPid = Number(started.pid);
     const census = await hookinit.output(CENSUS, 90_000);
@@ -141,11 +138,11 @@ describe("not PID 1: a child subreaper", () => {
     // program; no orphan and no zombie is left under it.
     const pid = await hookinit.hostPid();
     const others = await waitFor(
+      "hookinit to have no child but the program",
       () => {
         const rest = childrenOf(pid).filter((p) => p.pid !== programPid);
         return rest.length === 0 ? rest : undefined;
       },
-      "hookinit to have no child but the program",
       20_000,
       () => JSON.stringify(childrenOf(pid)),
     );

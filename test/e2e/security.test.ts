@@ -29,30 +29,15 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  cleanupSupervised,
-  nsenterArgs,
-  PRESTOP,
-  STATUS,
-  Supervised,
-  talk,
-} from "../fault-helpers.js";
-import { processTree } from "../helpers.js";
-import {
-  cleanEnv,
-  cleanupHookinits,
-  HOOKINIT,
-  Hookinit,
-  run,
-  tempDir,
-  termReporter,
-  WAIT_FOR_TERM,
-  waitFor,
-  writeConfig,
-} from "../hook-helpers.js";
+import { PRESTOP, STATUS, talk } from "../support/client.js";
+import { tempDir, writeConfig } from "../support/files.js";
+import { cleanEnv, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
+import { processTree } from "../support/proc.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { termReporter, WAIT_FOR_TERM } from "../support/programs.js";
+import { waitFor } from "../support/wait.js";
 
-cleanupHookinits();
-cleanupSupervised();
+cleanupAfterEach();
 
 const NO_SOCKET = "no control socket: hook calls cannot reach us";
 /** The default directory's names in each base: NAME, NAME.1, NAME.2, NAME.3. */
@@ -106,7 +91,7 @@ describe("a --socket path hookinit must not use", () => {
     expect(String(error.err)).toMatch(reason);
     await hookinit.waitForLine((line) => line === "program-up");
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code, hookinit.describe()).toBe(0);
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
     return hookinit;
   }
 
@@ -169,8 +154,8 @@ describe("the default socket directory, prepared by someone else before hookinit
    * hookinit, so the test can learn the mount namespace id (the default
    * directory's name) and prepare /dev/shm, /run or /tmp first.
    */
-  async function prepared(prepare: (name: string) => void): Promise<Supervised> {
-    const supervised = new Supervised(
+  async function prepared(prepare: (name: string) => void): Promise<Hookinit> {
+    const supervised = new Hookinit(
       [
         "unshare",
         "--mount",
@@ -246,7 +231,7 @@ describe("the default socket directory, prepared by someone else before hookinit
       });
       expect(status.code, status.stderr).toBe(0);
       await supervised.signal("SIGTERM");
-      expect((await supervised.waitForExit()).code, supervised.describe()).toBe(0);
+      expect((await supervised.wait()).code, supervised.describe()).toBe(0);
     },
   );
 
@@ -259,7 +244,7 @@ describe("the default socket directory, prepared by someone else before hookinit
     expect(String(error.err).match(/belongs to uid 1234/g)).toHaveLength(12);
     await supervised.waitForLine((line) => line === "program-up");
     await supervised.signal("SIGTERM");
-    expect((await supervised.waitForExit()).code, supervised.describe()).toBe(0);
+    expect((await supervised.wait()).code, supervised.describe()).toBe(0);
   });
 });
 
@@ -348,7 +333,7 @@ describe("what a request can make hookinit do", () => {
     expect(text).not.toContain(dir);
 
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
     expect(hookinit.lines).toContain("TERM marker=yes");
   });
 });
@@ -386,7 +371,7 @@ describe("secrets stay out of the log", () => {
       const preStop = await hookinit.client(["hook", "preStop"]);
       expect(preStop.code, preStop.stderr).toBe(1);
       hookinit.signal("SIGTERM");
-      const exit = await hookinit.waitForExit();
+      const exit = await hookinit.wait();
       expect(exit.code, hookinit.describe()).toBe(0);
       const status = hookinit.logs().filter((r) => r.msg === "hook finished");
       expect(status.map((r) => [r.hook, r.exitCode])).toEqual([
@@ -434,6 +419,6 @@ describe("the preStop trigger itself", () => {
     }
     expect(readFileSync(runs, "utf8")).toBe("run\n");
     hookinit.signal("SIGTERM");
-    expect((await hookinit.waitForExit()).code).toBe(0);
+    expect((await hookinit.wait()).code).toBe(0);
   });
 });

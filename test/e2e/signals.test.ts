@@ -10,22 +10,14 @@
  * each only after the previous one was recorded.
  */
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  fixture,
-  type Hookinit,
-  killLeftovers,
-  readLines,
-  removeTempDirs,
-  SIGNALS,
-  signalNumber,
-  startHookinit,
-  tempDir,
-  waitFor,
-} from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { readLines, tempDir } from "../support/files.js";
+import { fixture } from "../support/hookinit.js";
+import { SIGNALS, signalNumber } from "../support/proc.js";
+import { cleanupAfterEach, type Hookinit, startHookinit } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 const SIGTERM = SIGNALS.SIGTERM;
 const SIGQUIT = SIGNALS.SIGQUIT;
@@ -62,8 +54,9 @@ async function startRecorder(
   );
   const withChild = recorderArgs.includes("--child");
   await hookinit.handlersInstalled();
-  await hookinit.logLine("started");
+  await hookinit.waitForLog("started");
   await waitFor(
+    "the recorder to be ready",
     () => {
       const lines = readLines(file);
       return (
@@ -71,7 +64,6 @@ async function startRecorder(
         (!withChild || lines.some((l) => l.startsWith("child ready")))
       );
     },
-    "the recorder to be ready",
     20_000,
     () => hookinit.describe(),
   );
@@ -90,8 +82,8 @@ async function startRecorder(
       const before = roles.map(count);
       await hookinit.signal(signal);
       await waitFor(
-        () => roles.every((role, i) => count(role) > (before[i] ?? 0)),
         `signal ${signal} to reach ${roles.join(" and ")} as ${expected}`,
+        () => roles.every((role, i) => count(role) > (before[i] ?? 0)),
         20_000,
         () => `${readLines(file).join(", ")}\n${hookinit.describe()}`,
       );
@@ -138,10 +130,10 @@ describe("process group mode (the default)", () => {
     const rec = await startRecorder([], ["--child", "--exit-on", String(SIGTERM)]);
     await rec.hookinit.signal("SIGUSR1");
     await waitFor(
+      "SIGUSR1 to reach the program and its child",
       () =>
         rec.records("program").includes(SIGNALS.SIGUSR1) &&
         rec.records("child").includes(SIGNALS.SIGUSR1),
-      "SIGUSR1 to reach the program and its child",
       10_000,
     );
   });
@@ -167,10 +159,10 @@ describe("process group mode (the default)", () => {
     );
     await rec.hookinit.signal("SIGUSR2");
     await waitFor(
+      "USR2 to arrive as HUP",
       () =>
         rec.records("program").includes(SIGNALS.SIGHUP) &&
         rec.records("child").includes(SIGNALS.SIGHUP),
-      "USR2 to arrive as HUP",
       20_000,
       () => readLines(rec.file).join(", "),
     );

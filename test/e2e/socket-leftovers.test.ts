@@ -36,11 +36,13 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { asUser, cleanupSupervised, nsenterArgs, Supervised } from "../fault-helpers.js";
-import { processTree } from "../helpers.js";
-import { cleanEnv, HOOKINIT, run, WAIT_FOR_TERM, waitFor } from "../hook-helpers.js";
+import { asUser, cleanEnv, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
+import { processTree } from "../support/proc.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { WAIT_FOR_TERM } from "../support/programs.js";
+import { waitFor } from "../support/wait.js";
 
-cleanupSupervised();
+cleanupAfterEach();
 
 const APP_UID = 1000;
 let base = "";
@@ -86,7 +88,7 @@ afterEach(async () => {
 });
 
 interface Container {
-  supervised: Supervised;
+  supervised: Hookinit;
   /** Our private /dev/shm, as the host sees it. */
   shm: string;
   /** The directory name hookinit computes: hookinit-<mntns>-<PID 1 start time>. */
@@ -131,7 +133,7 @@ async function container(options: ContainerOptions = {}): Promise<Container> {
     "--",
     ...(options.program ?? WAIT_FOR_TERM),
   ];
-  const supervised = new Supervised(
+  const supervised = new Hookinit(
     [
       "unshare",
       "--mount",
@@ -210,7 +212,7 @@ async function liveSocket(path: string): Promise<Server> {
 
 async function stopClean(box: Container): Promise<void> {
   await box.supervised.signal("SIGTERM");
-  const exit = await box.supervised.waitForExit();
+  const exit = await box.supervised.wait();
   expect(exit.code, box.supervised.describe()).toBe(0);
 }
 
@@ -230,14 +232,14 @@ describe("nothing is left in /dev/shm on any exit hookinit controls", () => {
     const box = await container({ program: ["sh", "-c", "sleep 0.5"] });
     const socket = await box.supervised.socketReady();
     expect(socket).toBe(`/dev/shm/${box.name}/control.sock`);
-    expect((await box.supervised.waitForExit()).code, box.supervised.describe()).toBe(0);
+    expect((await box.supervised.wait()).code, box.supervised.describe()).toBe(0);
     expect(hookinitEntries(box.shm)).toEqual([]);
   });
 
   it("the program exits with an error", async () => {
     const box = await container({ program: ["sh", "-c", "sleep 0.5; exit 7"] });
     await box.supervised.socketReady();
-    expect((await box.supervised.waitForExit()).code, box.supervised.describe()).toBe(7);
+    expect((await box.supervised.wait()).code, box.supervised.describe()).toBe(7);
     expect(hookinitEntries(box.shm)).toEqual([]);
   });
 
@@ -246,7 +248,7 @@ describe("nothing is left in /dev/shm on any exit hookinit controls", () => {
     writeFileSync(failing, JSON.stringify({ postStart: { exec: { command: ["false"] } } }));
     chmodSync(failing, 0o644);
     const box = await container({ args: ["--config", failing] });
-    expect((await box.supervised.waitForExit()).code, box.supervised.describe()).toBe(3);
+    expect((await box.supervised.wait()).code, box.supervised.describe()).toBe(3);
     expect(hookinitEntries(box.shm)).toEqual([]);
   });
 
@@ -258,7 +260,7 @@ describe("nothing is left in /dev/shm on any exit hookinit controls", () => {
     await box.supervised.socketReady();
     await box.supervised.waitForLine((line) => line === "program-up");
     await box.supervised.signal("SIGTERM");
-    expect((await box.supervised.waitForExit()).code, box.supervised.describe()).toBe(137);
+    expect((await box.supervised.wait()).code, box.supervised.describe()).toBe(137);
     expect(hookinitEntries(box.shm)).toEqual([]);
   });
 
@@ -272,10 +274,10 @@ describe("nothing is left in /dev/shm on any exit hookinit controls", () => {
 
   it("a start error (command not found, 127) and a usage error (2) make nothing", async () => {
     const missing = await container({ program: ["/no/such/program"] });
-    expect((await missing.supervised.waitForExit()).code).toBe(127);
+    expect((await missing.supervised.wait()).code).toBe(127);
     expect(hookinitEntries(missing.shm)).toEqual([]);
     const usage = await container({ args: ["--grace", "soon"] });
-    expect((await usage.supervised.waitForExit()).code).toBe(2);
+    expect((await usage.supervised.wait()).code).toBe(2);
     expect(hookinitEntries(usage.shm)).toEqual([]);
   });
 });

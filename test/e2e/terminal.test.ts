@@ -8,24 +8,14 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
-import {
-  HOOKINIT,
-  isAlive,
-  killLeftovers,
-  processTree,
-  procStat,
-  procStatus,
-  removeTempDirs,
-  signalBit,
-  TerminalSession,
-  tempDir,
-  UNSHARE,
-  waitFor,
-} from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../support/files.js";
+import { HOOKINIT, UNSHARE } from "../support/hookinit.js";
+import { isAlive, processTree, procStat, procStatus, signalBit } from "../support/proc.js";
+import { cleanupAfterEach, TerminalSession } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
 
-afterEach(killLeftovers);
-afterAll(removeTempDirs);
+cleanupAfterEach();
 
 const MODES = [
   { name: "hookinit directly on the terminal", prefix: [] as string[] },
@@ -65,18 +55,18 @@ describe.each(MODES)("$name", ({ prefix }) => {
     term.type("sleep 30\n");
     // ^Z only reaches sleep once its process group holds the terminal.
     const sleepPid = await waitFor(
+      "sleep 30 in the terminal's foreground process group",
       () =>
         term.tree().find((pid) => {
           const stat = procStat(pid);
           return stat?.comm === "sleep" && stat.pgrp === stat.tpgid;
         }),
-      "sleep 30 in the terminal's foreground process group",
       20_000,
       () => term.describe(),
     );
     term.type("\x1a");
     await term.expect(/Stopped\s+sleep 30/);
-    await waitFor(() => procStat(sleepPid)?.state === "T", "sleep to be stopped");
+    await waitFor("sleep to be stopped", () => procStat(sleepPid)?.state === "T");
 
     await term.expect(prompt);
     term.type("jobs\n");
@@ -129,14 +119,14 @@ describe("a terminal that goes away", () => {
     await term.expect(/"msg":"started"/);
     const hookinit = await term.hookinitPid();
     await waitFor(
-      () => ((procStatus(hookinit)?.sigCgt ?? 0n) & signalBit("SIGHUP")) !== 0n,
       "hookinit's SIGHUP handler",
+      () => ((procStatus(hookinit)?.sigCgt ?? 0n) & signalBit("SIGHUP")) !== 0n,
     );
     const program = processTree(hookinit).find((pid) => procStat(pid)?.comm === "sleep");
     process.kill(term.child.pid as number, "SIGKILL");
     if (program !== undefined) {
-      await waitFor(() => !isAlive(program), "the program to die of the hangup");
+      await waitFor("the program to die of the hangup", () => !isAlive(program));
     }
-    await waitFor(() => !isAlive(hookinit), "hookinit to exit", 20_000);
+    await waitFor("hookinit to exit", () => !isAlive(hookinit), 20_000);
   });
 });

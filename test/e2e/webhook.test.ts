@@ -11,7 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_OPTIONS, injectText } from "../../src/inject/manifest.js";
 import { type RunningWebhook, startWebhook, type WebhookLog } from "../../src/inject/webhook.js";
-import { removeTempDirs, tempDir, waitFor } from "../helpers.js";
+import { tempDir } from "../support/files.js";
+import { cleanupAfterEach } from "../support/process.js";
+import { waitFor } from "../support/wait.js";
+
+cleanupAfterEach();
 
 const IMAGE = "registry.example/hookinit:1.0";
 
@@ -179,7 +183,6 @@ describe("hookinit webhook over TLS", () => {
   afterAll(async () => {
     webhook?.close();
     await webhook?.closed;
-    removeTempDirs();
   });
 
   it("a pod to inject: the JSONPatch, applied, equals hookinit inject's output", async () => {
@@ -271,15 +274,14 @@ describe("hookinit webhook over TLS", () => {
     renameSync(next.key, files.key);
     renameSync(next.cert, files.cert);
     await waitFor(
+      "the new certificate",
       async () =>
         (await post(webhook.port, "", "/healthz", "GET")).peerCN === "hookinit-webhook.second",
-      "the new certificate",
     );
     // A broken certificate is not loaded: the previous one keeps serving.
     writeFileSync(files.cert, "not a certificate");
-    await waitFor(
-      () => logs.some((l) => l.msg.startsWith("certificate not reloaded")),
-      "the refusal in the log",
+    await waitFor("the refusal in the log", () =>
+      logs.some((l) => l.msg.startsWith("certificate not reloaded")),
     );
     expect((await post(webhook.port, "", "/healthz", "GET")).peerCN).toBe(
       "hookinit-webhook.second",

@@ -3,7 +3,7 @@
  * as a podman image: no registry needed.
  *
  *   /bin/busybox + a symlink per applet (sh, sleep, cat, ls, kill, seq, ...)
- *   /hookinit, /hookinit.node      dist/hookinit and its native helper
+ *   /hookinit, /hookinit.node      the executable under test (HOOKINIT) and its native helper
  *   the shared libraries `ldd` lists for both (glibc, libstdc++, libgcc_s,
  *   ld-linux), at the paths ldd gives
  *   /usr/bin/<fixture>             the static C fixtures of test/fixtures/bin
@@ -12,7 +12,7 @@
  *   extra files given by the caller (hook configs, test programs)
  *
  * Command line (node 24 runs TypeScript directly):
- *   node test/rootfs.ts IMAGE-NAME [DIR]   build, import, print the library list
+ *   node test/support/rootfs.ts IMAGE-NAME [DIR]   build, import, print the library list
  */
 import { execFileSync } from "node:child_process";
 import {
@@ -29,10 +29,9 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
-const ROOT = join(import.meta.dirname, "..");
-export const HOOKINIT_EXE = join(ROOT, "dist", "hookinit");
-export const HOOKINIT_ADDON = join(ROOT, "dist", "hookinit.node");
-const FIXTURE_BIN = join(ROOT, "test", "fixtures", "bin");
+// .ts, not .js: Node runs this file directly too (see above), and it resolves only real file names.
+import { FIXTURE_BIN, HOOKINIT, HOOKINIT_HELPER } from "./hookinit.ts";
+
 const BUSYBOX = "/bin/busybox";
 
 export interface ExtraFile {
@@ -73,7 +72,7 @@ export function sharedLibraries(file: string): string[] {
 
 /** Builds the root filesystem in DIR (a fresh temp dir by default). */
 export function buildRootfs(options: { dir?: string; extraFiles?: ExtraFile[] } = {}): Rootfs {
-  for (const file of [HOOKINIT_EXE, HOOKINIT_ADDON, BUSYBOX]) {
+  for (const file of [HOOKINIT, HOOKINIT_HELPER, BUSYBOX]) {
     if (!existsSync(file)) {
       throw new Error(`${file} is missing: run npm run build and test/container-setup.sh`);
     }
@@ -99,12 +98,12 @@ export function buildRootfs(options: { dir?: string; extraFiles?: ExtraFile[] } 
   }
 
   // hookinit and what its loader needs.
-  copyFileSync(HOOKINIT_EXE, join(dir, "hookinit"));
+  copyFileSync(HOOKINIT, join(dir, "hookinit"));
   chmodSync(join(dir, "hookinit"), 0o755);
-  copyFileSync(HOOKINIT_ADDON, join(dir, "hookinit.node"));
+  copyFileSync(HOOKINIT_HELPER, join(dir, "hookinit.node"));
   chmodSync(join(dir, "hookinit.node"), 0o755);
   const libraries = [
-    ...new Set([...sharedLibraries(HOOKINIT_EXE), ...sharedLibraries(HOOKINIT_ADDON)]),
+    ...new Set([...sharedLibraries(HOOKINIT), ...sharedLibraries(HOOKINIT_HELPER)]),
   ];
   for (const library of libraries) {
     const target = join(dir, library);

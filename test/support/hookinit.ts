@@ -1,0 +1,54 @@
+/**
+ * Where the executable under test is, and the environment tests run it in.
+ *
+ * The e2e tests drive the built artifact as a black box: nothing under
+ * test/support or test/e2e imports from src/. They reach the executable only
+ * through HOOKINIT, so pointing the whole suite at another build is one
+ * variable: `E2E_HOOKINIT=/path/to/hookinit npm test` (its native helper
+ * is looked for beside it, as hookinit itself does).
+ */
+import { dirname, join } from "node:path";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+
+/** The executable under test; E2E_HOOKINIT points the suite at another build. */
+export const HOOKINIT = process.env.E2E_HOOKINIT ?? join(ROOT, "dist", "hookinit");
+
+/** The native helper that ships beside HOOKINIT. */
+export const HOOKINIT_HELPER = join(dirname(HOOKINIT), "hookinit.node");
+
+/** The C fixtures, compiled by test/global-setup.ts. */
+export const FIXTURE_BIN = join(ROOT, "test", "fixtures", "bin");
+
+export function fixture(name: string): string {
+  return join(FIXTURE_BIN, name);
+}
+
+/** How `unshare` makes hookinit PID 1 of a fresh pid namespace. */
+export const UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc"] as const;
+
+/** Our environment without HOOKINIT_* variables (they would change what is tested), plus `extra`. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith("HOOKINIT_")) env[key] = value;
+  }
+  return { ...env, ...extra };
+}
+
+/** `nsenter` into hookinit's pid and mount namespaces, as a runtime's exec does. */
+export function nsenterArgs(hostPid: number, command: readonly string[]): string[] {
+  return ["nsenter", "--target", String(hostPid), "--pid", "--mount", ...command];
+}
+
+/** Runs a command as another user: setpriv with a uid, gid and no supplementary groups. */
+export function asUser(uid: number, command: readonly string[]): string[] {
+  return ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", ...command];
+}
+
+/** Quotes words for sh -c. */
+export function shellQuote(words: readonly string[]): string {
+  return words
+    .map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`))
+    .join(" ");
+}
