@@ -24,6 +24,7 @@ const FIGURES = [
   { id: 6, title: "Hook round trip (hookinit only)", module: "./figures/hooks.mjs" },
   { id: 7, title: "Concurrent hook calls (hookinit only)", module: "./figures/concurrent.mjs" },
   { id: 8, title: "Hook output throughput (hookinit only)", module: "./figures/output.mjs" },
+  { id: 9, title: "Admission webhook (hookinit only)", module: "./figures/webhook.mjs" },
 ];
 
 const started = Date.now();

@@ -47,6 +47,8 @@ export const COUNTS = {
   /** Figure 8: lines per handler run, and runs per case. */
   lines: count("BENCH_LINES", 1000000, 200000),
   outputRuns: count("BENCH_OUTPUT_RUNS", 3, 1),
+  /** Figure 9: AdmissionReview requests per concurrency level. */
+  webhookRequests: count("BENCH_WEBHOOK_REQUESTS", 5000, 1000),
 };
 
 /** BENCH_ONLY=1,2,5 runs only those figures (the report says which were skipped). */
