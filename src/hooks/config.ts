@@ -95,6 +95,9 @@ function errnoText(error: unknown): string {
   }
 }
 
+/** Kubernetes' default terminationGracePeriodSeconds. */
+const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
+
 /** Workload kinds and where their pod spec is. Other kinds are recognised by shape. */
 const POD_SPEC_PATHS: Record<string, readonly string[]> = {
   Pod: ["spec"],
@@ -278,6 +281,17 @@ function fromWorkload(
     throw new ConfigError(
       `${context}: ${specText}.os.name: missing; Kubernetes accepts ${prefix}.lifecycle.stopSignal only in a pod that names its OS: add os: {name: linux} to ${specText}`,
     );
+  }
+  // As the API server does (validateSleepAction): a sleep longer than the
+  // pod's grace period (30 s when unset) is refused.
+  const podGrace = podSpec.terminationGracePeriodSeconds ?? DEFAULT_TERMINATION_GRACE_SECONDS;
+  for (const name of HOOK_NAMES) {
+    const handler = config[name]?.handler;
+    if (handler?.type === "sleep" && handler.seconds > podGrace) {
+      throw new ConfigError(
+        `${context}: ${prefix}.lifecycle.${name}.sleep.seconds: ${handler.seconds} is longer than the pod's terminationGracePeriodSeconds (${podGrace}${podSpec.terminationGracePeriodSeconds === undefined ? ", the default" : ""}); Kubernetes refuses it`,
+      );
+    }
   }
   return { ...config, ...grace };
 }

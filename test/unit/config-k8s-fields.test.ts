@@ -427,3 +427,36 @@ describe("a hook that calls hookinit hook for itself", () => {
     ).toBe("exec");
   });
 });
+
+describe("sleep.seconds against the pod's terminationGracePeriodSeconds", () => {
+  it("is refused when longer, as the API server does (30 s when unset)", () => {
+    expect(() =>
+      parseConfig(
+        pod(
+          "lifecycle: {preStop: {sleep: {seconds: 45}}}",
+          "  terminationGracePeriodSeconds: 40\n",
+        ),
+        FILE,
+      ),
+    ).toThrow(
+      /spec\.containers\[0\]\.lifecycle\.preStop\.sleep\.seconds: 45 is longer than the pod's terminationGracePeriodSeconds \(40\); Kubernetes refuses it$/,
+    );
+    expect(() => parseConfig(pod("lifecycle: {preStop: {sleep: {seconds: 31}}}"), FILE)).toThrow(
+      /31 is longer than the pod's terminationGracePeriodSeconds \(30, the default\)/,
+    );
+    expect(
+      parseConfig(
+        pod(
+          "lifecycle: {preStop: {sleep: {seconds: 40}}}",
+          "  terminationGracePeriodSeconds: 40\n",
+        ),
+        FILE,
+      ).preStop?.handler,
+    ).toEqual({ type: "sleep", seconds: 40 });
+    // A bare lifecycle block has no pod: --grace cuts a long sleep short instead.
+    expect(parseConfig("preStop: {sleep: {seconds: 3600}}\n", FILE).preStop?.handler).toEqual({
+      type: "sleep",
+      seconds: 3600,
+    });
+  });
+});

@@ -347,15 +347,18 @@ describe("valid generated configs give the expected handlers", () => {
             ? {
                 containers: containers.length > 0 ? containers : [{ name: "main" }],
                 initContainers: [{ ...chosen, restartPolicy: "Always" }],
-                // Kubernetes requires the pod's OS with lifecycle.stopSignal.
+                // Kubernetes requires the pod's OS with lifecycle.stopSignal,
+                // and a sleep no longer than the grace period.
                 os: { name: "linux" },
+                terminationGracePeriodSeconds: 86_400,
               }
-            : { containers, os: { name: "linux" } };
+            : { containers, os: { name: "linux" }, terminationGracePeriodSeconds: 86_400 };
           const doc = (kinds[kind] as (spec: unknown) => Record<string, unknown>)(spec);
-          expectConfig(serialize(doc, how), generated.expected, "chosen");
+          const expected = { ...generated.expected, graceSeconds: 86_400 };
+          expectConfig(serialize(doc, how), expected, "chosen");
           // The only container is found without --container.
           if (!asInit && others.length === 0) {
-            expectConfig(serialize(doc, how), generated.expected);
+            expectConfig(serialize(doc, how), expected);
           }
         },
       ),
@@ -376,10 +379,14 @@ describe("valid generated configs give the expected handlers", () => {
             yamlStringify({
               apiVersion: "v1",
               kind: "Pod",
-              spec: { os: { name: "linux" }, containers: [{ name: "app", lifecycle }] },
+              spec: {
+                os: { name: "linux" },
+                terminationGracePeriodSeconds: 86_400,
+                containers: [{ name: "app", lifecycle }],
+              },
             }),
           ];
-          expectConfig(docs.join("---\n"), expected);
+          expectConfig(docs.join("---\n"), { ...expected, graceSeconds: 86_400 });
         },
       ),
       params(100),
