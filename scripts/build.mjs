@@ -165,7 +165,7 @@ function isExecutable(path) {
   }
 }
 
-/** The words of a $CC-style variable's first word (the program), if set. */
+/** The program named by a $CC-style variable (its first word), if set. */
 function program(variable) {
   return process.env[variable]?.trim().split(/\s+/)[0] || undefined;
 }

@@ -28,7 +28,8 @@
 # not data; it is shown only when a command fails), the first run is
 # settled here once, and the pause image is built here.
 #
-# For the test of this script (test/unit/container-setup.test.ts) the paths
+# For the tests of this script (test/unit/container-setup.test.ts with a stub
+# podman, test/e2e/container-setup.test.ts with a never-used one) the paths
 # it writes can be moved: CONTAINERS_CONF (podman's own variable for the
 # same file) and HOOKINIT_SETUP_SKIP_PACKAGES=1 (do not call dpkg/apt).
 set -euo pipefail
@@ -179,7 +180,7 @@ if ! podman image exists "$probe" 2>/dev/null; then
   dir=$(mktemp -d)
   scratch_dirs+=("$dir")
   mkdir -p "$dir/rootfs/bin"
-  cp "${HOOKINIT_SETUP_BUSYBOX:-/bin/busybox}" "$dir/rootfs/bin/busybox"
+  cp /bin/busybox "$dir/rootfs/bin/busybox"
   ln -s busybox "$dir/rootfs/bin/sh"
   tar -C "$dir/rootfs" -cf "$dir/rootfs.tar" .
   podman_out import --quiet --change 'ENV PATH=/bin' "$dir/rootfs.tar" "$probe" >/dev/null || exit 1
