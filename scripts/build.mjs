@@ -140,7 +140,7 @@ function buildExecutable() {
   rmSync(seaConfig);
 }
 
-const DEBIAN_PACKAGES = ["build-essential", "python3"];
+const DEBIAN_PACKAGES = ["build-essential", "python3", "musl-tools"];
 
 /** The first of `names` that is an executable on PATH, or undefined. */
 function which(...names) {
@@ -180,6 +180,7 @@ function missingTools() {
   if (!which(...(cc ? [cc] : ["cc", "gcc"]))) missing.push(cc ?? "gcc");
   const cxx = program("CXX");
   if (!which(...(cxx ? [cxx] : ["g++", "c++"]))) missing.push(cxx ?? "g++");
+  if (!which("musl-gcc")) missing.push("musl-gcc (for the static C client)");
   if (missing.length > 0) return missing;
   // A compiler without the C library's headers (gcc installed without
   // libc6-dev) cannot build the helper either: compile one line to see.
@@ -201,7 +202,7 @@ function checkToolchain() {
   let missing = missingTools();
   if (missing.length === 0) return;
   const line = (extra = "") =>
-    `build: the native helper needs python3, make, gcc and g++ (node-gyp); missing: ${missing.join(", ")}${extra}. On Debian install them: apt-get install ${DEBIAN_PACKAGES.join(" ")}`;
+    `build: the native helper needs python3, make, gcc and g++ (node-gyp), the C client musl-gcc; missing: ${missing.join(", ")}${extra}. On Debian install them: apt-get install ${DEBIAN_PACKAGES.join(" ")}`;
   const canInstall =
     process.getuid?.() === 0 && process.env.HOOKINIT_BUILD_INSTALL !== "0" && which("apt-get");
   if (!canInstall) fail(line());
@@ -224,9 +225,33 @@ function fail(message) {
 checkToolchain();
 if (process.argv.includes("--check-toolchain")) process.exit(0);
 
+/**
+ * The C client (native/client.c) as a stand-alone static executable,
+ * dist/hookinit-client, for tests and benchmarks. musl, static: it needs no
+ * library of the image, as the entry executable must not.
+ */
+function buildClient() {
+  const out = join(dist, "hookinit-client");
+  run("musl-gcc", [
+    "-static",
+    "-Os",
+    "-s",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-o",
+    `${out}.tmp`,
+    join(root, "native", "client.c"),
+    join(root, "native", "client-main.c"),
+    "-lm",
+  ]);
+  renameSync(`${out}.tmp`, out);
+}
+
 mkdirSync(dist, { recursive: true });
 await withLock(async () => {
   buildNative();
+  buildClient();
   await buildBundle();
   if (!process.argv.includes("--bundle-only")) buildExecutable();
 });

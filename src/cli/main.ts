@@ -59,10 +59,13 @@ async function runClient(
           say(2, `hookinit: not ready: ${why}: ${(error as Error).message}\n`);
           return EXIT.FAILURE;
         }
-        if (status.ready) return 0;
+        if (status.ready === true) return 0;
+        // Read defensively: whatever the reply holds, the answer is 0 or 1.
+        const text = (value: unknown) => (typeof value === "string" ? value : "unknown");
+        const postStart = (status.hooks as Partial<typeof status.hooks> | undefined)?.postStart;
         say(
           2,
-          `hookinit: not ready: phase ${status.phase}, postStart ${status.hooks.postStart.state}\n`,
+          `hookinit: not ready: phase ${text(status.phase)}, postStart ${text(postStart?.state)}\n`,
         );
         return EXIT.FAILURE;
       }

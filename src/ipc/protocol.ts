@@ -109,16 +109,48 @@ export function encode(message: Request | ServerEvent): string {
   return `${JSON.stringify(message)}\n`;
 }
 
-/** Parses one line from the server; undefined when it is not an event we know. */
+/**
+ * Parses one line from the server; undefined when it is not an event we know
+ * or its fields do not have the types the client relies on. A malformed line
+ * is skipped, never fatal. The C client (native/client.c) applies the same
+ * rules; test/fixtures/protocol-vectors.json holds both to them.
+ * - output: stream "stdout" or "stderr", line a string, partial absent or boolean;
+ * - result: exitCode an integer from 0 to 255, error absent or a string;
+ * - status: any object (printed as sent; `ready` reads only what it needs);
+ * - error: code and message strings.
+ */
 export function parseServerEvent(line: string): ServerEvent | undefined {
+  let value: unknown;
   try {
-    const value = JSON.parse(line) as { type?: unknown };
-    return typeof value === "object" && value !== null && typeof value.type === "string"
-      ? (value as ServerEvent)
-      : undefined;
+    value = JSON.parse(line);
   } catch (error) {
-    // SyntaxError: not a line of ours; a newer server's extras are skipped too.
+    // SyntaxError: not a line of ours (skipped, like a newer server's extras).
     if (!(error instanceof SyntaxError)) throw error;
     return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const event = value as Record<string, unknown>;
+  switch (event.type) {
+    case "output":
+      return (event.stream === "stdout" || event.stream === "stderr") &&
+        typeof event.line === "string" &&
+        (event.partial === undefined || typeof event.partial === "boolean")
+        ? (event as unknown as OutputEvent)
+        : undefined;
+    case "result":
+      return Number.isInteger(event.exitCode) &&
+        (event.exitCode as number) >= 0 &&
+        (event.exitCode as number) <= 255 &&
+        (event.error === undefined || typeof event.error === "string")
+        ? (event as unknown as ResultEvent)
+        : undefined;
+    case "status":
+      return event as unknown as StatusEvent;
+    case "error":
+      return typeof event.code === "string" && typeof event.message === "string"
+        ? (event as unknown as ErrorEvent)
+        : undefined;
+    default:
+      return undefined;
   }
 }

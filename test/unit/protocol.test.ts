@@ -1,8 +1,11 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { normalizeHookName } from "../../src/core/hooks.js";
 import {
   encode,
   MAX_REQUEST_BYTES,
+  PROTOCOL_VERSION,
   ProtocolError,
   parseRequest,
   parseServerEvent,
@@ -90,5 +93,23 @@ describe("normalizeHookName", () => {
     ["start", undefined],
   ])("%s -> %s", (input, expected) => {
     expect(normalizeHookName(input)).toBe(expected);
+  });
+});
+
+describe("the shared protocol vectors (test/fixtures/protocol-vectors.json)", () => {
+  const vectors = JSON.parse(
+    readFileSync(join(import.meta.dirname, "..", "fixtures", "protocol-vectors.json"), "utf8"),
+  ) as { requests: Record<string, string> };
+
+  it("hold the request lines protocol.ts encodes", () => {
+    expect(vectors.requests).toEqual({
+      "hook postStart": encode({ v: PROTOCOL_VERSION, op: "hook", hook: "postStart" }),
+      "hook preStop": encode({ v: PROTOCOL_VERSION, op: "hook", hook: "preStop" }),
+      status: encode({ v: PROTOCOL_VERSION, op: "status" }),
+      ready: encode({ v: PROTOCOL_VERSION, op: "status" }),
+    });
+    for (const line of Object.values(vectors.requests)) {
+      expect(parseRequest(line.trimEnd())).toBeDefined();
+    }
   });
 });

@@ -1,0 +1,181 @@
+/**
+ * The C client (native/client.c) against the real supervisor: `hook`,
+ * `status` and `ready` behave as the TypeScript client does (same stdout,
+ * stderr and exit code, run side by side in the same container), including
+ * joined preStop calls, streaming output, and no supervisor to reach.
+ */
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { tempDir } from "../support/files.js";
+import { asUser, C_CLIENT, cleanEnv, TS_CLIENT } from "../support/hookinit.js";
+import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
+import { termReporter, WAIT_FOR_TERM } from "../support/programs.js";
+
+cleanupAfterEach();
+
+/** A client command inside hookinit's namespaces, as a runtime's exec hook runs it. */
+async function inside(hookinit: Hookinit, client: readonly string[], args: string[], env = {}) {
+  return run(
+    "nsenter",
+    ["--target", String(await hookinit.hostPid()), "--pid", "--mount", ...client, ...args],
+    { env: cleanEnv(env), timeoutMs: 120_000 },
+  );
+}
+
+const same = (result: { code: number | null; stdout: string; stderr: string }) => ({
+  code: result.code,
+  stdout: result.stdout,
+  stderr: result.stderr,
+});
+
+describe("the C client against the supervisor", () => {
+  it("status and ready: the same answers as the TypeScript client", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = tempDir();
+    const go = join(dir, "go");
+    const hookinit = await Hookinit.start({
+      config: {
+        postStart: { exec: { command: ["sh", "-c", `while [ ! -e ${go} ]; do sleep 0.05; done`] } },
+      },
+      program: WAIT_FOR_TERM,
+    });
+    // postStart still running: not ready, and status says why.
+    await hookinit.waitForLog((r) => r.msg === "hook started" && r.hook === "postStart");
+    for (const command of [["ready"], ["status"]]) {
+      const c = await inside(hookinit, C_CLIENT, command);
+      const ts = await inside(hookinit, TS_CLIENT, command);
+      expect(same(c), command[0]).toEqual(same(ts));
+    }
+    expect((await inside(hookinit, C_CLIENT, ["ready"])).code).toBe(1);
+
+    writeFileSync(go, "");
+    await hookinit.waitForLog((r) => r.msg === "hook finished" && r.hook === "postStart");
+    const ready = await inside(hookinit, C_CLIENT, ["ready"]);
+    expect(same(ready)).toEqual({ code: 0, stdout: "", stderr: "" });
+    const c = await inside(hookinit, C_CLIENT, ["status"]);
+    const ts = await inside(hookinit, TS_CLIENT, ["status"]);
+    expect(same(c)).toEqual(same(ts));
+    expect(JSON.parse(c.stdout)).toMatchObject({ phase: "running", ready: true });
+  });
+
+  it("hook preStop: streams the output, exits with the handler's code; joined calls get the same; preStop before TERM", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = tempDir();
+    const marker = join(dir, "prestop-ran");
+    const hookinit = await Hookinit.start({
+      config: {
+        preStop: {
+          exec: {
+            command: [
+              "sh",
+              "-c",
+              `echo draining; echo 'a warning' >&2; printf 'é 😀 no newline'; sleep 0.5; touch ${marker}; exit 3`,
+            ],
+          },
+        },
+      },
+      program: termReporter(marker),
+    });
+    await hookinit.waitForLine((line) => line === "program-up");
+    // Ten C callers at once join one run; a TypeScript caller after them gets the replay.
+    const calls = await Promise.all(
+      Array.from({ length: 10 }, () => inside(hookinit, C_CLIENT, ["hook", "preStop"])),
+    );
+    for (const call of calls) {
+      expect(same(call)).toEqual({
+        code: 3,
+        stdout: "draining\né 😀 no newline\n",
+        stderr: "a warning\nhookinit: preStop failed: exited with code 3\n",
+      });
+    }
+    const ts = await inside(hookinit, TS_CLIENT, ["hook", "preStop"]);
+    expect(same(ts)).toEqual(same(calls[0] as (typeof calls)[0]));
+    expect(
+      hookinit.logs().filter((r) => r.msg === "hook started" && r.hook === "preStop"),
+    ).toHaveLength(1);
+
+    // Stopping: not ready, said the same way.
+    const c = await inside(hookinit, C_CLIENT, ["ready"]);
+    expect(same(c)).toEqual(same(await inside(hookinit, TS_CLIENT, ["ready"])));
+    expect(c.code).toBe(1);
+
+    await hookinit.signal("SIGTERM");
+    expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
+    expect(hookinit.lines).toContain("TERM marker=yes");
+  });
+
+  it("an unknown or uncallable hook is a usage error, as in TypeScript", async () => {
+    const hookinit = await Hookinit.start({ program: WAIT_FOR_TERM });
+    for (const args of [["hook", "postStop"], ["hook"], ["status", "x"]]) {
+      const c = await inside(hookinit, C_CLIENT, args);
+      expect(same(c), args.join(" ")).toEqual(same(await inside(hookinit, TS_CLIENT, args)));
+      expect(c.code).toBe(2);
+    }
+  });
+
+  it("a caller of another uid: refused, with the same message", { timeout: 60_000 }, async () => {
+    const hookinit = await Hookinit.start({ program: WAIT_FOR_TERM });
+    // The C client is static and needs nothing the other user cannot read but itself.
+    const copy = join(tempDir(), "hookinit-client");
+    await run("install", ["-m", "0755", C_CLIENT[0], copy]);
+    const result = await run(
+      "nsenter",
+      [
+        "--target",
+        String(await hookinit.hostPid()),
+        "--pid",
+        "--mount",
+        ...asUser(1000, [copy, "ready"]),
+      ],
+      { env: cleanEnv(), timeoutMs: 60_000 },
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^hookinit: not ready: cannot reach the supervisor: permission denied: \S+ belongs to uid 0, and we are uid 1000; run the hook as the same user as hookinit \(the container's user\) or as root\n$/,
+    );
+  });
+});
+
+describe.concurrent("the C client with no supervisor to reach", () => {
+  const socketless = { HOOKINIT_SOCKET: "/nonexistent/x.sock" };
+  it.for([["ready"], ["status"], ["hook", "preStop"]])(
+    "%s: the same stderr and exit code as TypeScript",
+    async (args, { expect }) => {
+      const [c, ts] = await Promise.all([
+        run(C_CLIENT[0], args, { env: cleanEnv(socketless), timeoutMs: 60_000 }),
+        run(TS_CLIENT[0], [...TS_CLIENT.slice(1), ...args], {
+          env: cleanEnv(socketless),
+          timeoutMs: 60_000,
+        }),
+      ]);
+      expect(same(c)).toEqual(same(ts));
+      expect(c.code).toBe(args[0] === "ready" ? 1 : 69);
+      expect(c.stderr.trimEnd().split("\n")).toHaveLength(1);
+    },
+  );
+
+  it("ready at the default places in a fresh container: exit 1 at once, the same message", async ({
+    expect,
+  }) => {
+    // One mount namespace for both, so they compute the same default places.
+    const script = `"$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"`;
+    const result = await run(
+      "unshare",
+      ["--mount", "sh", "-c", `{ ${script}; } 2>&1`, "sh", C_CLIENT[0], ...TS_CLIENT],
+      { env: cleanEnv(), timeoutMs: 60_000 },
+    );
+    const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+    expect(cLine).toMatch(
+      /^hookinit: not ready: cannot reach the supervisor: no control socket at /,
+    );
+    expect(cLine).toBe(tsLine);
+    expect(cCode).toBe("code=1");
+    expect(tsCode).toBe("code=1");
+    console.log(
+      `C client, ready with no supervisor: ${Math.round(result.elapsedMs)} ms for both clients`,
+    );
+  });
+});
