@@ -682,68 +682,76 @@ static int event_kind(jnode *e) {
 }
 
 // ---- the socket (src/ipc/socket-path.ts) -----------------------------------
+// The same 12 places in the same order, named after the container's mount
+// namespace and PID 1's start time; a connection counts only when its server
+// is this container's supervisor. See the comment in socket-path.ts.
 
 static const char *const SOCKET_BASES[] = {"/dev/shm", "/run", "/tmp"};
 #define N_BASES 3
+#define SOCKET_SUFFIXES 4
+#define N_CANDIDATES (N_BASES * SOCKET_SUFFIXES)
 #define SOCKET_FILE "control.sock"
 
-static void socket_dir_name(char *out, size_t size) {
-  char link[128];
-  ssize_t n = readlink("/proc/self/ns/mnt", link, sizeof link - 1);
-  if (n > 0) {
-    link[n] = '\0';
-    char *open = strchr(link, '['), *close = open ? strchr(open, ']') : NULL;
-    if (open != NULL && close != NULL && close > open + 1) {
-      int digits = 1;
-      for (char *p = open + 1; p < close; p++)
-        if (*p < '0' || *p > '9') digits = 0;
-      if (digits) {
-        snprintf(out, size, "hookinit-%.*s", (int)(close - open - 1), open + 1);
-        return;
-      }
+/** The digits of readlink("/proc/PID/ns/mnt") ("mnt:[4026532841]"); 0 when /proc cannot say. */
+static int mount_namespace_id(const char *pid, char *out, size_t size) {
+  char path[64], link[128];
+  snprintf(path, sizeof path, "/proc/%s/ns/mnt", pid);
+  ssize_t n = readlink(path, link, sizeof link - 1);
+  if (n <= 0) return 0;
+  link[n] = '\0';
+  // The first "[digits]" in the link, as /\[(\d+)\]/ finds it.
+  for (char *open = strchr(link, '['); open != NULL; open = strchr(open + 1, '[')) {
+    char *p = open + 1;
+    while (*p >= '0' && *p <= '9') p++;
+    if (p > open + 1 && *p == ']') {
+      snprintf(out, size, "%.*s", (int)(p - open - 1), open + 1);
+      return 1;
     }
   }
-  snprintf(out, size, "hookinit");
+  return 0;
 }
 
-typedef struct {
-  char paths[N_BASES][256];
-  int count;
-  const char *found;  // the first candidate that exists
-  int forbidden[N_BASES];  // EACCES on stat: another user's 0700 directory
-  long forbidden_uid[N_BASES];
-  int nforbidden;
-} search;
+/** Field 22 of /proc/1/stat (PID 1's start time), counted after the last ')'. */
+static int pid1_start_time(char *out, size_t size) {
+  char stat[4096];
+  FILE *f = fopen("/proc/1/stat", "re");
+  if (f == NULL) return 0;
+  size_t n = fread(stat, 1, sizeof stat - 1, f);
+  fclose(f);
+  stat[n] = '\0';
+  char *paren = strrchr(stat, ')');
+  if (paren == NULL || paren[1] == '\0') return 0;
+  char *p = paren + 2;
+  // Tokens split on single spaces from field 3 on; field 22 is token 19.
+  for (int token = 0; token < 19; token++) {
+    p = strchr(p, ' ');
+    if (p == NULL) return 0;
+    p++;
+  }
+  size_t len = strcspn(p, " ");
+  if (len == 0 || len >= size) return 0;
+  for (size_t i = 0; i < len; i++)
+    if (p[i] < '0' || p[i] > '9') return 0;
+  snprintf(out, size, "%.*s", (int)len, p);
+  return 1;
+}
 
-static void find_socket(const char *explicit_path, search *s) {
-  memset(s, 0, sizeof *s);
-  if (explicit_path != NULL) {
-    snprintf(s->paths[0], sizeof s->paths[0], "%s", explicit_path);
-    s->count = 1;
-    s->found = s->paths[0];
-    return;
-  }
-  char name[64];
-  socket_dir_name(name, sizeof name);
-  for (int i = 0; i < N_BASES; i++) {
-    snprintf(s->paths[i], sizeof s->paths[i], "%s/%s/%s", SOCKET_BASES[i], name, SOCKET_FILE);
-    s->count++;
-  }
-  for (int i = 0; i < s->count; i++) {
-    struct stat st;
-    if (stat(s->paths[i], &st) == 0) {
-      s->found = s->paths[i];
-      return;
-    }
-    if (errno == EACCES) {
-      char dir[256];
-      snprintf(dir, sizeof dir, "%s/%s", SOCKET_BASES[i], name);
-      struct stat ds;
-      s->forbidden[s->nforbidden] = i;
-      s->forbidden_uid[s->nforbidden] = stat(dir, &ds) == 0 ? (long)ds.st_uid : -1;
-      s->nforbidden++;
-    }
-  }
+static void socket_dir_name(char *out, size_t size) {
+  char mntns[64], started[64];
+  if (mount_namespace_id("self", mntns, sizeof mntns) && pid1_start_time(started, sizeof started))
+    snprintf(out, size, "hookinit-%s-%s", mntns, started);
+  else
+    snprintf(out, size, "hookinit");
+}
+
+/** isOwnSupervisor: only positive evidence (pid 0, another mount namespace) rejects a server. */
+static int is_own_supervisor(long peer_pid) {
+  if (peer_pid == 0) return 0;
+  char ours[64], theirs[64], pid[32];
+  snprintf(pid, sizeof pid, "%ld", peer_pid);
+  if (!mount_namespace_id("self", ours, sizeof ours)) return 1;
+  if (peer_pid < 0 || !mount_namespace_id(pid, theirs, sizeof theirs)) return 1;
+  return strcmp(ours, theirs) == 0;
 }
 
 static int connect_unix(const char *path, int *err) {
@@ -769,7 +777,15 @@ static int connect_unix(const char *path, int *err) {
   return fd;
 }
 
-/** Node's errno names (util.getSystemErrorName) for what connect can say. */
+/** SO_PEERCRED's pid; -1 (unknown, so not rejected) if the kernel would not say. */
+static long peer_pid(int fd) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+  return (long)cred.pid;
+}
+
+/** Node's errno names (util.getSystemErrorName). */
 static const char *errno_name(int err) {
   switch (err) {
     case EACCES: return "EACCES";
@@ -788,7 +804,19 @@ static const char *errno_name(int err) {
     case ENOMEM: return "ENOMEM";
     case ENOBUFS: return "ENOBUFS";
     case EINVAL: return "EINVAL";
-    default: return "EIO";
+    case EROFS: return "EROFS";
+    case EIO: return "EIO";
+    case ECONNRESET: return "ECONNRESET";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case ENOSPC: return "ENOSPC";
+    case EFAULT: return "EFAULT";
+    case EBADF: return "EBADF";
+    case EINTR: return "EINTR";
+    case EEXIST: return "EEXIST";
+    case EISDIR: return "EISDIR";
+    case ENOSYS: return "ENOSYS";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    default: return "Unknown system error";
   }
 }
 
@@ -801,6 +829,175 @@ static long now_ms(void) {
 static void sleep_ms(long ms) {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+/** What one candidate gave: a connect errno, or FOREIGN (another container's supervisor). */
+#define FOREIGN (-1)
+typedef struct {
+  char path[4096];
+  int code;
+} finding;
+
+/**
+ * One pass over the places the socket can be: the fd of the first
+ * connection to this container's supervisor, or -1 with what each place gave.
+ */
+static int connect_supervisor(const char *explicit_path, finding *found, int *nfound) {
+  int count = 0;
+  if (explicit_path != NULL) {
+    snprintf(found[count++].path, sizeof found[0].path, "%s", explicit_path);
+  } else {
+    char name[160];
+    socket_dir_name(name, sizeof name);
+    for (int b = 0; b < N_BASES; b++)
+      for (int k = 0; k < SOCKET_SUFFIXES; k++) {
+        if (k == 0)
+          snprintf(found[count++].path, sizeof found[0].path, "%s/%s/%s", SOCKET_BASES[b], name,
+                   SOCKET_FILE);
+        else
+          snprintf(found[count++].path, sizeof found[0].path, "%s/%s.%d/%s", SOCKET_BASES[b], name,
+                   k, SOCKET_FILE);
+      }
+  }
+  *nfound = 0;
+  for (int i = 0; i < count; i++) {
+    int err = 0;
+    int fd = connect_unix(found[i].path, &err);
+    if (fd < 0) {
+      found[i].code = err;
+    } else if (explicit_path != NULL || is_own_supervisor(peer_pid(fd))) {
+      return fd;
+    } else {
+      close(fd);
+      found[i].code = FOREIGN;
+    }
+    *nfound = i + 1;
+  }
+  return -1;
+}
+
+static void put_long(buf *b, long value) {
+  char text[32];
+  snprintf(text, sizeof text, "%ld", value);
+  buf_str(b, text);
+}
+
+/** The directory part of a path, as path.dirname gives it. */
+static void put_dirname(buf *b, const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL) buf_chr(b, '.');
+  else if (slash == path) buf_chr(b, '/');
+  else buf_add(b, path, (size_t)(slash - path));
+}
+
+static const char *errno_words(int err, char *scratch, size_t size) {
+  switch (err) {
+    case EROFS: return "is read-only";
+    case EACCES: return "is not writable by us";
+    case ENOENT: return "does not exist";
+    default:
+      snprintf(scratch, size, "is not usable (%s)", errno_name(err));
+      return scratch;
+  }
+}
+
+/** Why no supervisor was reached, from what the last pass found (explain() in client.ts). */
+static void explain(buf *why, const finding *found, int nfound, const char *explicit_path) {
+  long uid = (long)getuid();
+  why->len = 0;
+  if (explicit_path != NULL) {
+    int code = nfound > 0 ? found[0].code : ENOENT;
+    if (code == EACCES) {
+      buf_str(why, "permission denied on ");
+      buf_str(why, explicit_path);
+      buf_str(why, ": run the hook as the same user as hookinit (the container's user)");
+    } else if (code == ECONNREFUSED) {
+      buf_str(why, "nobody answers on ");
+      buf_str(why, explicit_path);
+      buf_str(why, ": the supervisor is not running (a stale socket from an earlier run?)");
+    } else {
+      buf_str(why, "cannot connect to ");
+      buf_str(why, explicit_path);
+      buf_str(why, ": ");
+      buf_str(why, errno_name(code));
+    }
+    return;
+  }
+  int seen = 0, foreign_owner = 0;
+  for (int i = 0; i < nfound; i++) {
+    if (found[i].code != ENOENT) seen++;
+    if (found[i].code == EACCES) foreign_owner = 1;
+  }
+  if (seen == 0) {
+    int unwritable[N_BASES], all = 1;
+    for (int b = 0; b < N_BASES; b++) {
+      unwritable[b] = access(SOCKET_BASES[b], W_OK) == 0 ? 0 : (errno ? errno : EIO);
+      if (unwritable[b] == 0) all = 0;
+    }
+    if (all) {
+      buf_str(why, "the supervisor cannot have created its socket: no default place is writable (");
+      for (int b = 0; b < N_BASES; b++) {
+        char scratch[64];
+        if (b > 0) buf_str(why, ", ");
+        buf_str(why, SOCKET_BASES[b]);
+        buf_chr(why, ' ');
+        buf_str(why, errno_words(unwritable[b], scratch, sizeof scratch));
+      }
+      buf_str(why, "; we are uid ");
+      put_long(why, uid);
+      buf_str(why,
+              "). Give the container a writable /dev/shm, or a writable volume and HOOKINIT_SOCKET "
+              "pointing into it, for the supervisor and its clients alike");
+      return;
+    }
+    buf_str(why, "no control socket at ");
+    buf_str(why, nfound > 0 ? found[0].path : "");
+    buf_str(why, " (nor at the ");
+    put_long(why, nfound - 1);
+    buf_str(why,
+            " other default places): is hookinit this container's ENTRYPOINT, and does this command "
+            "run inside the same container? (set HOOKINIT_SOCKET if the supervisor uses --socket; its "
+            "log says why it has no socket)");
+    return;
+  }
+  buf_str(why, "no supervisor of this container answers at the default places; found: ");
+  int first = 1;
+  for (int i = 0; i < nfound; i++) {
+    const finding *f = &found[i];
+    if (f->code == ENOENT) continue;
+    if (!first) buf_str(why, "; ");
+    first = 0;
+    if (f->code == EACCES) {
+      buf dir = {0};
+      put_dirname(&dir, f->path);
+      struct stat st;
+      buf_add(why, dir.data, dir.len);
+      buf_str(why, " belongs to uid ");
+      if (dir.data != NULL && stat(dir.data, &st) == 0) put_long(why, (long)st.st_uid);
+      else buf_chr(why, '?');
+      buf_free(&dir);
+    } else if (f->code == FOREIGN) {
+      buf_str(why, f->path);
+      buf_str(why, " is served by another container's supervisor");
+    } else if (f->code == ECONNREFUSED) {
+      buf_str(why, "nobody answers on ");
+      buf_str(why, f->path);
+      buf_str(why, " (left by a supervisor that is gone)");
+    } else {
+      buf_str(why, f->path);
+      buf_str(why, ": ");
+      buf_str(why, errno_name(f->code));
+    }
+  }
+  if (foreign_owner) {
+    buf_str(why, ". We are uid ");
+    put_long(why, uid);
+    buf_str(why,
+            ": if hookinit runs as another user, run the hook as that user or as root; otherwise "
+            "these are leftovers of other containers, and the supervisor's log says where it went");
+  } else {
+    buf_str(why, "; the supervisor's log says why it has no socket");
   }
 }
 
@@ -956,61 +1153,16 @@ static void status_events(client *c, jnode **events, int count) {
 static int exchange(const char *request, const char *explicit_path, int wait, client *c,
                     on_events handle, buf *why) {
   long deadline = wait ? now_ms() + CONNECT_PATIENCE_MS : 0;
+  finding found[N_CANDIDATES];
   for (;;) {
-    search s;
-    find_socket(explicit_path, &s);
-    if (s.found != NULL) {
-      int err = 0;
-      int fd = connect_unix(s.found, &err);
-      if (fd >= 0) {
-        exchange_on(fd, request, c, handle);
-        return 0;
-      }
-      if (now_ms() >= deadline) {
-        why->len = 0;
-        if (err == EACCES) {
-          buf_str(why, "permission denied on ");
-          buf_str(why, s.found);
-          buf_str(why, ": run the hook as the same user as hookinit (the container's user)");
-        } else if (err == ECONNREFUSED) {
-          buf_str(why, "nobody answers on ");
-          buf_str(why, s.found);
-          buf_str(why, ": the supervisor is not running (a stale socket from an earlier run?)");
-        } else {
-          buf_str(why, "cannot connect to ");
-          buf_str(why, s.found);
-          buf_str(why, ": ");
-          buf_str(why, errno_name(err));
-        }
-        return 1;
-      }
-    } else if (s.nforbidden > 0) {
-      why->len = 0;
-      buf_str(why, "permission denied: ");
-      for (int i = 0; i < s.nforbidden; i++) {
-        char uid[32];
-        snprintf(uid, sizeof uid, "%ld", s.forbidden_uid[i]);
-        if (i > 0) buf_str(why, ", ");
-        buf_str(why, s.paths[s.forbidden[i]]);
-        buf_str(why, " belongs to uid ");
-        buf_str(why, uid);
-      }
-      char me[32];
-      snprintf(me, sizeof me, "%ld", (long)getuid());
-      buf_str(why, ", and we are uid ");
-      buf_str(why, me);
-      buf_str(why, "; run the hook as the same user as hookinit (the container's user) or as root");
-      return 1;
-    } else if (now_ms() >= deadline) {
-      why->len = 0;
-      buf_str(why, "no control socket at ");
-      for (int i = 0; i < s.count; i++) {
-        if (i > 0) buf_str(why, ", ");
-        buf_str(why, s.paths[i]);
-      }
-      buf_str(why,
-              ": is hookinit this container's ENTRYPOINT, and does this command run inside the same "
-              "container? (set HOOKINIT_SOCKET if the supervisor uses --socket)");
+    int nfound = 0;
+    int fd = connect_supervisor(explicit_path, found, &nfound);
+    if (fd >= 0) {
+      exchange_on(fd, request, c, handle);
+      return 0;
+    }
+    if (now_ms() >= deadline) {
+      explain(why, found, nfound, explicit_path);
       return 1;
     }
     sleep_ms(RETRY_MS);
