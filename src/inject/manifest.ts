@@ -121,6 +121,8 @@ interface Context {
   options: InjectOptions;
   /** The input's style, for text inject writes itself (the inline config). */
   style?: Yaml.ToStringOptions;
+  /** The document is JSON (`kubectl get -o json`): it is written back as JSON, the inline config too. */
+  json?: boolean;
   doc: Yaml.Document;
   report: InjectReport;
   /** --container names seen in some workload. */
@@ -166,9 +168,12 @@ export function injectText(
       throw new InjectError(`${name}: invalid YAML: ${reason}`);
     }
     const style = styleOf(original);
-    const context: Context = { options, doc, report, seen, style };
+    const json = /^\s*[{[]/.test(original) && isJson(original);
+    const context: Context = { options, doc, report, seen, style, json };
     const changed = transformDocument(doc.contents, name, context);
-    out += changed ? doc.toString(style) : original;
+    if (!changed) out += original;
+    else if (json) out += jsonText(doc.toJS(), original);
+    else out += doc.toString(style);
   }
   checkNamedContainersSeen(options, seen, source);
   return out;
@@ -196,6 +201,7 @@ export function injectObject(
     report,
     seen: new Set(),
     style: styleOf(text),
+    json: true,
   });
   return changed ? { object: doc.toJS(), changed } : { object, changed };
 }
@@ -248,6 +254,23 @@ function styleOf(source: string): Yaml.ToStringOptions {
     lineWidth: 0,
     minContentWidth: 0,
   };
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch (error) {
+    if (error instanceof SyntaxError) return false;
+    throw error;
+  }
+}
+
+/** JSON text of VALUE, indented like ORIGINAL (kubectl writes 4 spaces, jq 2; one line stays one line). */
+function jsonText(value: unknown, original: string): string {
+  const indent = /\n( +)"/.exec(original)?.[1]?.length ?? 0;
+  const text = indent > 0 ? JSON.stringify(value, null, indent) : JSON.stringify(value);
+  return original.endsWith("\n") ? `${text}\n` : text;
 }
 
 /** Transforms a document's root (a workload, a List, or anything else). True when it changed. */
@@ -590,7 +613,7 @@ function injectContainer(
           );
         }
       }
-      inline = inlineConfig(container, lifecycle, where, context.style);
+      inline = inlineConfig(container, lifecycle, where, context.style, context.json === true);
       for (const hook of ["postStart", "preStop"] as const) {
         if (lifecycle.has(hook)) {
           lifecycle.set(
@@ -685,6 +708,7 @@ function inlineConfig(
   lifecycle: Yaml.YAMLMap,
   where: string,
   style: Yaml.ToStringOptions = { lineWidth: 0 },
+  json = false,
 ): string {
   const Y = yaml();
   const data = lifecycle.toJSON() as Record<string, unknown>;
@@ -705,6 +729,7 @@ function inlineConfig(
     if (!(error instanceof ConfigError)) throw error;
     throw new InjectError(`${where}: ${error.message.replace(/^config -: /, "")}`);
   }
+  if (json) return JSON.stringify(namedPort ? check : data);
   const inlineDoc = new Y.Document();
   if (namedPort) {
     inlineDoc.contents = inlineDoc.createNode({}) as Yaml.YAMLMap;

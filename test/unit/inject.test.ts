@@ -66,6 +66,8 @@ const CASES: Case[] = [
     wrapped: ["app"],
   },
   { name: "already", kinds: ["Pod"], wrapped: ["app"] },
+  // `kubectl get -o json | hookinit inject`: JSON in, JSON out (same indentation), inline config as JSON.
+  { name: "json", kinds: ["Pod"], wrapped: ["app"] },
   {
     name: "readiness",
     options: { readiness: true },
@@ -144,13 +146,14 @@ describe("inject: manifests before and after", () => {
 
   for (const c of CASES) {
     describe(c.name, () => {
+      const ext = existsSync(join(FIXTURES, `${c.name}.in.json`)) ? "json" : "yaml";
       const input = read(
-        existsSync(join(FIXTURES, `${c.name}.in.yaml`)) ? `${c.name}.in.yaml` : "pod.in.yaml",
+        existsSync(join(FIXTURES, `${c.name}.in.${ext}`)) ? `${c.name}.in.${ext}` : "pod.in.yaml",
       );
       const output = injectText(input, `${c.name}.in.yaml`, options(c.options));
 
       it("gives the expected output", () => {
-        const golden = join(FIXTURES, `${c.name}.out.yaml`);
+        const golden = join(FIXTURES, `${c.name}.out.${ext}`);
         if (process.env.UPDATE_GOLDEN === "1") writeFileSync(golden, output);
         expect(output).toBe(readFileSync(golden, "utf8"));
       });
