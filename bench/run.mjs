@@ -25,6 +25,7 @@ const FIGURES = [
   { id: 7, title: "Concurrent hook calls (hookinit only)", module: "./figures/concurrent.mjs" },
   { id: 8, title: "Hook output throughput (hookinit only)", module: "./figures/output.mjs" },
   { id: 9, title: "Admission webhook (hookinit only)", module: "./figures/webhook.mjs" },
+  { id: 10, title: "Probe and client cost (hookinit only)", module: "./figures/probes.mjs" },
 ];
 
 const started = Date.now();

@@ -49,6 +49,9 @@ export const COUNTS = {
   outputRuns: count("BENCH_OUTPUT_RUNS", 3, 1),
   /** Figure 9: AdmissionReview requests per concurrency level. */
   webhookRequests: count("BENCH_WEBHOOK_REQUESTS", 5000, 1000),
+  /** Figure 10: calls per client and command; HTTP GET /ready probes. */
+  probeRuns: count("BENCH_PROBE_RUNS", 200, 30),
+  httpProbes: count("BENCH_HTTP_PROBES", 5000, 1000),
 };
 
 /** BENCH_ONLY=1,2,5 runs only those figures (the report says which were skipped). */
@@ -93,5 +96,7 @@ export const HELPERS = [
   "orphans",
   "emit",
   "capture",
+  "cost",
+  "httpget",
 ];
 export const helper = (name) => join(BIN_DIR, name);

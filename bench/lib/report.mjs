@@ -111,6 +111,21 @@ function summaryTable(byId) {
       );
     }
   }
+  const f10 = byId[10]?.metrics;
+  if (f10) {
+    for (const [key, label] of [
+      ["ready/c", "`ready`, C client"],
+      ["ready/ts", "`ready`, TypeScript client"],
+    ]) {
+      const m = f10[key];
+      if (m)
+        hookOnly(
+          `10. ${label} (CPU; peak memory)`,
+          `${fmtNs(m.cpu.median)}; ${fmtKiB(m.rss.median)}`,
+        );
+    }
+    if (f10.http?.n) hookOnly("10. `GET /ready` (p99)", fmtNs(f10.http.p99));
+  }
   return table(["figure", ...INITS, "hookinit ÷ tini"], rows);
 }
 
@@ -199,7 +214,26 @@ function targetsTable(byId) {
       ]);
     }
   }
-  return table(["target (issue 5)", "reached in this run", "verdict"], rows);
+  const f10 = byId[10]?.metrics;
+  if (f10) {
+    for (const command of ["ready", "status", "hook"]) {
+      const m = f10[`${command}/c`];
+      if (!m) continue;
+      rows.push([
+        `C client \`${command}\`: ≤ 5 ms CPU and ≤ 4 MiB peak per call`,
+        `${fmtNs(m.cpu.median)} (p99 ${fmtNs(m.cpu.p99)}), ${fmtKiB(m.rss.max)} at most`,
+        verdict(m.failures === 0 && m.cpu.p99 <= 5e6 && m.rss.max <= 4096),
+      ]);
+    }
+    if (f10.http?.n) {
+      rows.push([
+        "HTTP `GET /ready` p99 ≤ 1 ms (quiet machine)",
+        `${fmtNs(f10.http.p99)}, ${f10.http.failures} not 200`,
+        verdict(f10.http.failures === 0 && f10.http.p99 <= 1e6),
+      ]);
+    }
+  }
+  return table(["target (issues 5 and 14)", "reached in this run", "verdict"], rows);
 }
 
 export function writeReport(path, { machine, figures, skipped, durationS }) {
