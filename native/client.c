@@ -13,9 +13,10 @@
 //
 // Entry point: hookinit_client_main(argc, argv) with argv[1] = "hook",
 // "status" or "ready"; it returns the exit code and never calls exit().
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -483,7 +484,7 @@ static int is_string(jnode *n, const char *value) {
 
 /** Number::toString: the shortest decimal that reads back the same, in JS's layout. */
 static void put_number(buf *b, double d) {
-  if (isnan(d) || isinf(d)) {
+  if (d != d || d - d != 0) {  // NaN or ±Infinity
     buf_str(b, "null");  // JSON.stringify
     return;
   }
@@ -669,7 +670,7 @@ static int event_kind(jnode *e) {
   } else if (is_string(type, "result")) {
     jnode *code = get(e, "exitCode"), *error = get(e, "error");
     if (code != NULL && code->type == J_NUM && code->num >= 0 && code->num <= 255 &&
-        code->num == floor(code->num) && (error == NULL || error->type == J_STR))
+        code->num == (double)(int)code->num && (error == NULL || error->type == J_STR))
       return EV_RESULT;
   } else if (is_string(type, "status")) {
     return EV_STATUS;

@@ -243,7 +243,6 @@ function buildClient() {
     `${out}.tmp`,
     join(root, "native", "client.c"),
     join(root, "native", "client-main.c"),
-    "-lm",
   ]);
   renameSync(`${out}.tmp`, out);
 }
