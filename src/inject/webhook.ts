@@ -264,10 +264,9 @@ class CertFiles {
       const { X509Certificate } = require("node:crypto") as typeof import("node:crypto");
       notAfter = new X509Certificate(cert).validTo;
     } catch (error) {
-      // ERR_OSSL_*, ERR_INVALID_ARG_VALUE...: a chain TLS accepted but
-      // X509Certificate cannot read; the expiry is only for the log.
-      if (!String((error as NodeJS.ErrnoException).code).startsWith("ERR_")) throw error;
-      notAfter = undefined;
+      // Only for the log: a chain TLS accepted but X509Certificate cannot
+      // read (or a runtime without it) must not stop the server.
+      notAfter = `unknown (${(error as Error)?.message ?? String(error)})`;
     }
     return { options: { cert, key }, notAfter };
   }

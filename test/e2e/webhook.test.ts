@@ -3,15 +3,15 @@
  * Kubernetes documentation's example) over TLS, with a self-signed
  * certificate made here with openssl.
  */
-import { execFileSync } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_OPTIONS, injectText } from "../../src/inject/manifest.js";
-import { type RunningWebhook, startWebhook, type WebhookLog } from "../../src/inject/webhook.js";
 import { tempDir } from "../support/files.js";
+import { HOOKINIT } from "../support/hookinit.js";
 import { cleanupAfterEach } from "../support/process.js";
 import { waitFor } from "../support/wait.js";
 
@@ -157,36 +157,56 @@ function applyPatch(document: Json, ops: { op: string; path: string; value: unkn
   return result;
 }
 
-describe("hookinit webhook over TLS", () => {
+describe("hookinit webhook over TLS (the built executable)", () => {
   const dir = tempDir();
-  const logs: { level: string; msg: string; fields?: object }[] = [];
-  const log: WebhookLog = (level, msg, fields) =>
-    logs.push({ level, msg, ...(fields ? { fields } : {}) });
-  let webhook: RunningWebhook;
+  /** Its JSON log lines on stdout, as parsed so far. */
+  const logs: Json[] = [];
+  let child: ChildProcess;
+  let port = 0;
   let files: { cert: string; key: string };
+
+  /** The first log line after the first `from` lines that matches. */
+  const logAfter = (from: number, match: (line: Json) => boolean) =>
+    waitFor(
+      `a log line after line ${from}`,
+      () => logs.slice(from).find(match),
+      20_000,
+      () => JSON.stringify(logs.slice(from)),
+    );
 
   beforeAll(async () => {
     files = makeCert(dir, "first", "hookinit-webhook.first");
-    webhook = await startWebhook(
-      {
-        cert: files.cert,
-        key: files.key,
-        listen: "127.0.0.1:0",
-        "max-body-bytes": "65536",
-        "cert-check": "0.2",
-      },
-      { ...DEFAULT_OPTIONS, image: IMAGE },
-      log,
-      false,
+    child = spawn(
+      HOOKINIT,
+      ["webhook", "--cert", files.cert, "--key", files.key, "--listen", "127.0.0.1:0"].concat([
+        "--max-body-bytes",
+        "65536",
+        "--cert-check",
+        "0.2",
+        "--image",
+        IMAGE,
+      ]),
+      { stdio: ["ignore", "pipe", "inherit"] },
     );
+    let pending = "";
+    child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+      pending += chunk;
+      const lines = pending.split("\n");
+      pending = lines.pop() ?? "";
+      for (const line of lines) logs.push(JSON.parse(line));
+    });
+    const listening = await logAfter(0, (line) => line.msg === "webhook listening");
+    port = listening.port;
   });
   afterAll(async () => {
-    webhook?.close();
-    await webhook?.closed;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
   });
 
   it("a pod to inject: the JSONPatch, applied, equals hookinit inject's output", async () => {
-    const reply = await post(webhook.port, JSON.stringify(review(POD)));
+    const from = logs.length;
+    const reply = await post(port, JSON.stringify(review(POD)));
     expect(reply.status).toBe(200);
     const body = reply.json();
     expect(body).toMatchObject({
@@ -207,84 +227,91 @@ describe("hookinit webhook over TLS", () => {
     expect(patched).toEqual(injected);
     expect(patched.spec.containers[0].command.slice(0, 2)).toEqual(["/hookinit/hookinit", "--"]);
     expect(patched.spec.initContainers[0].image).toBe(IMAGE);
-    expect(logs.at(-1)).toMatchObject({ level: "info", msg: "injected" });
+    expect(await logAfter(from, (l) => l.msg.startsWith("inject"))).toMatchObject({
+      level: "info",
+      msg: "injected",
+      containers: ["app"],
+    });
   });
 
   it("a pod that opts out (label or annotation) is admitted unchanged", async () => {
     for (const where of ["labels", "annotations"] as const) {
       const pod = structuredClone(POD) as Json;
       pod.metadata[where] = { ...(pod.metadata[where] ?? {}), "hookinit-inject": "disabled" };
-      const body = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+      const body = (await post(port, JSON.stringify(review(pod)))).json();
       expect(body.response).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
     }
   });
 
   it("dryRun: the same answer, logged as a dry run", async () => {
-    const body = (await post(webhook.port, JSON.stringify(review(POD, { dryRun: true })))).json();
+    const from = logs.length;
+    const body = (await post(port, JSON.stringify(review(POD, { dryRun: true })))).json();
     expect(body.response.allowed).toBe(true);
     expect(body.response.patchType).toBe("JSONPatch");
-    expect(logs.at(-1)).toMatchObject({ msg: "injected (dry run)", fields: { dryRun: true } });
+    expect(await logAfter(from, (l) => l.msg.startsWith("inject"))).toMatchObject({
+      msg: "injected (dry run)",
+      dryRun: true,
+    });
   });
 
   it("a pod it cannot inject is admitted unchanged, with a warning in the response and the log", async () => {
     const pod = structuredClone(POD) as Json;
     delete pod.spec.containers[0].command;
-    const body = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+    const from = logs.length;
+    const body = (await post(port, JSON.stringify(review(pod)))).json();
     expect(body.response.allowed).toBe(true);
     expect(body.response.patch).toBeUndefined();
     expect(body.response.warnings).toEqual([expect.stringContaining("container app: no command")]);
-    expect(logs.at(-1)).toMatchObject({ level: "warn", msg: "not injected: admitted unchanged" });
+    expect(await logAfter(from, (l) => l.level === "warn")).toMatchObject({
+      msg: "not injected: admitted unchanged",
+      reason: expect.stringContaining("no command"),
+    });
 
     // The annotation gives the command, as --command does for inject.
     pod.metadata.annotations = {
       "hookinit-inject/command.app": '["/docker-entrypoint.sh","nginx"]',
     };
-    const fixed = (await post(webhook.port, JSON.stringify(review(pod)))).json();
+    const fixed = (await post(port, JSON.stringify(review(pod)))).json();
     expect(fixed.response.patchType).toBe("JSONPatch");
   });
 
   it("not a pod creation: admitted unchanged", async () => {
-    const body = (
-      await post(webhook.port, JSON.stringify(review(POD, { operation: "UPDATE" })))
-    ).json();
+    const body = (await post(port, JSON.stringify(review(POD, { operation: "UPDATE" })))).json();
     expect(body.response).toEqual({ uid: "705ab4f5-6393-11e8-b7cc-42010a800002", allowed: true });
   });
 
   it("malformed JSON, a body that is not an AdmissionReview, an oversized body: an error each, and it keeps serving", async () => {
-    const bad = await post(webhook.port, '{"apiVersion": "admission.k8s.io/v1", "kind": ');
+    const bad = await post(port, '{"apiVersion": "admission.k8s.io/v1", "kind": ');
     expect(bad.status).toBe(400);
     expect(bad.json().error).toMatch(/^not JSON/);
-    const notReview = await post(webhook.port, JSON.stringify({ hello: "world" }));
+    const notReview = await post(port, JSON.stringify({ hello: "world" }));
     expect(notReview.status).toBe(400);
-    const big = await post(webhook.port, Buffer.alloc(200_000, "x")).catch((error: Error) => error);
+    const big = await post(port, Buffer.alloc(200_000, "x")).catch((error: Error) => error);
     // The server answers 413 and closes; the client may see the answer or a reset while still sending.
     if (!(big instanceof Error)) expect(big.status).toBe(413);
-    const get = await post(webhook.port, "", "/mutate", "GET");
+    const get = await post(port, "", "/mutate", "GET");
     expect(get.status).toBe(405);
-    const health = await post(webhook.port, "", "/healthz", "GET");
+    const health = await post(port, "", "/healthz", "GET");
     expect(health.status).toBe(200);
-    const good = await post(webhook.port, JSON.stringify(review(POD)));
+    const good = await post(port, JSON.stringify(review(POD)));
     expect(good.json().response.patchType).toBe("JSONPatch");
   });
 
   it("reloads the certificate and key when their files change", async () => {
-    expect((await post(webhook.port, "", "/healthz", "GET")).peerCN).toBe("hookinit-webhook.first");
+    expect((await post(port, "", "/healthz", "GET")).peerCN).toBe("hookinit-webhook.first");
     const next = makeCert(dir, "second", "hookinit-webhook.second");
     // Replace both files the way a Secret volume does: each appears whole at once.
     renameSync(next.key, files.key);
     renameSync(next.cert, files.cert);
     await waitFor(
       "the new certificate",
-      async () =>
-        (await post(webhook.port, "", "/healthz", "GET")).peerCN === "hookinit-webhook.second",
+      async () => (await post(port, "", "/healthz", "GET")).peerCN === "hookinit-webhook.second",
     );
     // A broken certificate is not loaded: the previous one keeps serving.
     writeFileSync(files.cert, "not a certificate");
     await waitFor("the refusal in the log", () =>
       logs.some((l) => l.msg.startsWith("certificate not reloaded")),
     );
-    expect((await post(webhook.port, "", "/healthz", "GET")).peerCN).toBe(
-      "hookinit-webhook.second",
-    );
+    expect((await post(port, "", "/healthz", "GET")).peerCN).toBe("hookinit-webhook.second");
   });
 });
