@@ -33,8 +33,11 @@ import { join } from "node:path";
  * can read without knowing the supervisor's pid, and the container still
  * ends when its PID 1 does. Two supervisors in one mount namespace and one
  * PID 1 (nested, or on a host without namespaces) need --socket to tell
- * clients apart. Without /proc every container computes "hookinit"; the
- * suffixes and the peer check below still keep them apart.
+ * clients apart. With a pod-wide pid namespace (shareProcessNamespace) PID 1
+ * is the pause process: T is fixed for the pod and only M changes, so a
+ * reused M can meet a SIGKILLed predecessor's directory; the suffixes and the
+ * peer check below pass over it. Without /proc every container computes
+ * "hookinit", and the same two mechanisms keep containers apart.
  *
  * Candidates, in order (12):
  *
