@@ -256,8 +256,8 @@ function explain(findings: Finding[], explicit: string | undefined): string {
   const what = seen.map((finding) => {
     switch (finding.code) {
       case "EACCES": {
-        const owner = statSync(dirname(finding.path), { throwIfNoEntry: false })?.uid;
-        return `${dirname(finding.path)} belongs to uid ${owner ?? "?"}`;
+        const owner = ownerOf(dirname(finding.path));
+        return `${dirname(finding.path)} belongs to uid ${owner}`;
       }
       case "FOREIGN":
         return `${finding.path} is served by another container's supervisor`;
@@ -275,6 +275,17 @@ function explain(findings: Finding[], explicit: string | undefined): string {
         `otherwise these are leftovers of other containers, and the supervisor's log says where it went`
       : `; the supervisor's log says why it has no socket`)
   );
+}
+
+/** The uid that owns `path`, or "?" when it cannot be seen (gone, ENOENT; unsearchable parent, EACCES). */
+function ownerOf(path: string): number | string {
+  try {
+    return statSync(path).uid;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT" && code !== "EACCES") debug?.(error, `stat ${path}`);
+    return "?";
+  }
 }
 
 /** access(W_OK): undefined when writable, else the errno name (EROFS, EACCES, ENOENT...). */
