@@ -36,7 +36,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { asUser, cleanEnv, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
+import { asUser, C_CLIENT, cleanEnv, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
 import { processTree } from "../support/proc.js";
 import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
 import { WAIT_FOR_TERM } from "../support/programs.js";
@@ -48,6 +48,8 @@ const APP_UID = 1000;
 let base = "";
 /** A copy of the executable (and what it needs) that uid 1000 can reach. */
 let hookinit = "";
+/** A copy of the C client (native/client.c, static), which must follow the same search. */
+let cClient = "";
 let config = "";
 let work = "";
 
@@ -68,6 +70,9 @@ beforeAll(() => {
   }
   execFileSync("chmod", ["-R", "a+rX", to]);
   hookinit = join(to, basename(HOOKINIT));
+  cClient = join(base, "hookinit-client");
+  copyFileSync(C_CLIENT[0], cClient);
+  chmodSync(cClient, 0o755);
   config = join(base, "hooks.json");
   writeFileSync(config, JSON.stringify({ postStart: { exec: { command: ["true"] } } }));
   chmodSync(config, 0o644);
@@ -95,7 +100,8 @@ interface Container {
   name: string;
   hostPid: number;
   /** `hookinit ARGS` inside the container, as `uid`. */
-  client(args: string[], uid?: number): ReturnType<typeof run>;
+  /** `hookinit ARGS` inside the container, as `uid`; `c`: the C client instead. */
+  client(args: string[], uid?: number, c?: boolean): ReturnType<typeof run>;
 }
 
 interface ContainerOptions {
@@ -175,15 +181,14 @@ async function container(options: ContainerOptions = {}): Promise<Container> {
   const name = options.noProc ? "hookinit" : `hookinit-${mntns}-${started}`;
   await options.plant?.(shm, name);
   supervised.child.stdin?.write("go\n");
-  const client = (args: string[], as = uid) =>
-    run(
+  const client = (args: string[], as = uid, c = false) => {
+    const command = [c ? cClient : hookinit, ...args];
+    return run(
       "nsenter",
-      nsenterArgs(
-        sh,
-        as === undefined ? [hookinit, ...args] : asUser(as, [hookinit, ...args]),
-      ).slice(1),
+      nsenterArgs(sh, as === undefined ? command : asUser(as, command)).slice(1),
       { env: cleanEnv(), timeoutMs: 60_000 },
     );
+  };
   return { supervised, shm, name, hostPid: sh, client };
 }
 
@@ -216,15 +221,18 @@ async function stopClean(box: Container): Promise<void> {
   expect(exit.code, box.supervised.describe()).toBe(0);
 }
 
-/** hook, status and ready as the container's user, with no flags. */
+/** hook, status and ready as the container's user, with no flags: the executable, then the C client. */
 async function expectServed(box: Container): Promise<void> {
-  const hook = await box.client(["hook", "postStart"]);
-  expect(hook.code, `${hook.stderr}\n${box.supervised.describe()}`).toBe(0);
-  const status = await box.client(["status"]);
-  expect(status.code, status.stderr).toBe(0);
-  expect(JSON.parse(status.stdout).phase).toBe("running");
-  const ready = await box.client(["ready"]);
-  expect(ready.code, ready.stderr).toBe(0);
+  for (const c of [false, true]) {
+    const which = c ? "C client" : "hookinit";
+    const hook = await box.client(["hook", "postStart"], undefined, c);
+    expect(hook.code, `${which}: ${hook.stderr}\n${box.supervised.describe()}`).toBe(0);
+    const status = await box.client(["status"], undefined, c);
+    expect(status.code, `${which}: ${status.stderr}`).toBe(0);
+    expect(JSON.parse(status.stdout).phase).toBe("running");
+    const ready = await box.client(["ready"], undefined, c);
+    expect(ready.code, `${which}: ${ready.stderr}`).toBe(0);
+  }
 }
 
 describe("nothing is left in /dev/shm on any exit hookinit controls", () => {
@@ -354,11 +362,13 @@ describe("a uid-1000 hookinit with read-only /run and /tmp, and a leftover under
     );
     expect(String(error.err)).toMatch(/belongs to uid 0/);
     await box.supervised.waitForLine((line) => line === "program-up");
-    const hook = await box.client(["hook", "postStart"]);
-    expect(hook.code).toBe(69);
-    expect(hook.stderr.trimEnd().split("\n")).toHaveLength(1);
-    expect(hook.stderr).toMatch(/belongs to uid 0/);
-    expect(hook.stderr).toMatch(/leftovers of other containers/);
+    for (const c of [false, true]) {
+      const hook = await box.client(["hook", "postStart"], undefined, c);
+      expect(hook.code, hook.stderr).toBe(69);
+      expect(hook.stderr.trimEnd().split("\n")).toHaveLength(1);
+      expect(hook.stderr).toMatch(/belongs to uid 0/);
+      expect(hook.stderr).toMatch(/leftovers of other containers/);
+    }
     await stopClean(box);
   });
 
@@ -372,12 +382,14 @@ describe("a uid-1000 hookinit with read-only /run and /tmp, and a leftover under
       (r) => r.msg === "no control socket: hook calls cannot reach us",
     );
     await box.supervised.waitForLine((line) => line === "program-up");
-    const hook = await box.client(["hook", "postStart"]);
-    expect(hook.code).toBe(69);
-    expect(hook.stderr).toMatch(/cannot have created its socket/);
-    expect(hook.stderr).toMatch(
-      /\/dev\/shm is not writable by us, \/run is not writable by us, \/tmp is read-only/,
-    );
+    for (const c of [false, true]) {
+      const hook = await box.client(["hook", "postStart"], undefined, c);
+      expect(hook.code, hook.stderr).toBe(69);
+      expect(hook.stderr).toMatch(/cannot have created its socket/);
+      expect(hook.stderr).toMatch(
+        /\/dev\/shm is not writable by us, \/run is not writable by us, \/tmp is read-only/,
+      );
+    }
     await stopClean(box);
   });
 });
