@@ -4,9 +4,10 @@
 //
 // Needs root (pid namespaces, apt-get). Installs the peers and gcc from
 // Debian if they are missing, builds dist/ if it is missing, compiles the C
-// helpers in bench/c/ into .bench/bin/, then measures the eight figures of
-// issue 5. BENCH_QUICK=1 makes it a one-minute smoke run; see bench/README.md
-// for every knob. Nothing here asserts anything about the numbers.
+// helpers in bench/c/ into .bench/bin/, then measures the figures (start,
+// memory, signals, reaping, hooks, output, stop, concurrency, webhook; the
+// targets are in bench/lib/report.mjs). BENCH_QUICK=1 makes it a one-minute
+// smoke run; see bench/README.md for every knob. Nothing here asserts anything about the numbers.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { relative } from "node:path";

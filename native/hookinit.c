@@ -1,18 +1,46 @@
 /*
  * hookinit's native helper: the few system calls a PID 1 needs that Node
- * does not expose.
+ * does not expose. Exported functions (src/native/helper.ts types them):
  *
- *   spawn()        fork/exec the supervised program ourselves, as tini does,
- *                  so that we can put it in its own session or process group,
- *                  hand it the terminal, and reset every signal it inherits.
- *   reap()         reap zombies that are not libuv's. libuv waits only for the
- *                  pids it spawned; a waitpid(-1) would steal those and lose
- *                  their exit events, so we never reap a pid in `owned`.
- *   setSubreaper() prctl(PR_SET_CHILD_SUBREAPER) when we are not PID 1.
- *   peerCredentials() SO_PEERCRED of a connected unix socket.
+ * Starting the program
+ *   spawn()               fork/exec the supervised program ourselves, as tini
+ *                         does, so that we can put it in its own session or
+ *                         process group, hand it the terminal, and reset every
+ *                         signal it inherits.
+ *   setSubreaper()        prctl(PR_SET_CHILD_SUBREAPER) when we are not PID 1.
+ * Reaping
+ *   startReaper()         a thread that blocks in waitid(P_ALL, WNOWAIT) and
+ *                         reaps each zombie as the kernel reports it; the
+ *                         program's exit comes back through a thread-safe
+ *                         function.
+ *   setOwned()            libuv's children (hook handlers): never reaped here.
+ *                         libuv waits only for the pids it spawned; reaping one
+ *                         would lose its exit event.
+ *   holdReaper(), releaseReaper()
+ *                         around a libuv spawn, so a child that exits at once
+ *                         is still libuv's.
+ *   takeReapedOrphans()   how many orphans the thread reaped since last asked.
+ *   reap()                the same reaping from the event loop, when the
+ *                         thread could not start.
+ * Signals and the terminal
+ *   guardFaultSignals()   a real fault in hookinit crashes it instead of
+ *                         looping in libuv's handler; a SIGPIPE/SIGXFSZ from our
+ *                         own write is dropped.
+ *   unblockSignals()      on the main thread, once our listeners exist.
+ *   ignoreTerminalStops() SIG_IGN for SIGTTIN and SIGTTOU.
+ *   isatty()
+ * The control socket
+ *   connectUnix()         a blocking connect(2), for the client.
+ *   peerCredentials()     SO_PEERCRED of a connected unix socket.
+ * Memory
+ *   trimMemory()          malloc_trim(0) after start-up.
+ * Tests
+ *   failNextSpawnReport() the next spawn() fails after its fork, as an N-API
+ *                         failure there would (see Spawn).
  *
- * Everything here is synchronous and short; nothing blocks the event loop
- * longer than a fork or a pass over our children.
+ * Every function returns quickly: nothing blocks the event loop longer than
+ * a fork or a pass over our children. The one thing that blocks is the
+ * reaper thread, in waitid(), off the event loop.
  */
 #include <node_api.h>
 
@@ -179,11 +207,55 @@ static void child_exec(const char *file, char **argv, char **envp,
   _exit(127);
 }
 
+/* Set by failNextSpawnReport() (tests only): the next spawn's report fails. */
+static bool fail_next_spawn_report = false;
+
+/*
+ * What spawn() returns, built once the child exists. False (with an
+ * exception pending) when an N-API call failed: the caller must then not
+ * lose the child.
+ */
+static bool spawn_report(napi_env env, pid_t pid, ssize_t got, const char *msg,
+                         napi_value *result) {
+  if (fail_next_spawn_report) {
+    fail_next_spawn_report = false;
+    napi_throw_error(env, NULL, "hookinit native: N-API call failed: (injected by a test)");
+    return false;
+  }
+#define REPORT_CHECK(call)                                                     \
+  do {                                                                         \
+    if ((call) != napi_ok) {                                                   \
+      napi_throw_error(env, NULL, "hookinit native: N-API call failed: " #call); \
+      return false;                                                            \
+    }                                                                          \
+  } while (0)
+  napi_value pid_value;
+  REPORT_CHECK(napi_create_object(env, result));
+  if (got > 0) {
+    int child_errno = 0;
+    char syscall[32] = "execve";
+    sscanf(msg, "%d %31s", &child_errno, syscall);
+    napi_value errno_value, syscall_value;
+    REPORT_CHECK(napi_create_int32(env, 0, &pid_value));
+    REPORT_CHECK(napi_create_int32(env, child_errno, &errno_value));
+    REPORT_CHECK(napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value));
+    REPORT_CHECK(napi_set_named_property(env, *result, "errno", errno_value));
+    REPORT_CHECK(napi_set_named_property(env, *result, "syscall", syscall_value));
+  } else {
+    REPORT_CHECK(napi_create_int32(env, pid, &pid_value));
+  }
+  REPORT_CHECK(napi_set_named_property(env, *result, "pid", pid_value));
+  return true;
+#undef REPORT_CHECK
+}
+
 /*
  * spawn(file, argv, envp, cwd | null, foregroundGroup: boolean)
  *   -> { pid } on success
  *   -> { pid: 0, errno, syscall } when the child could not exec (it is reaped)
- * Throws when fork itself fails.
+ * Throws when fork itself fails, or when the result cannot be built: then a
+ * child that did exec is killed and reaped, never left running unsupervised
+ * with a pid nobody knows. Every path after the copies goes through `out`.
  */
 static napi_value Spawn(napi_env env, napi_callback_info info) {
   size_t argc = 5;
@@ -248,25 +320,22 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
   } while (got == -1 && errno == EINTR);
   close(report[0]);
 
-  napi_value pid_value;
-  CHECK(napi_create_object(env, &result));
+  int status;
   if (got > 0) {
-    int child_errno = 0;
-    char syscall[32] = "execve";
-    sscanf(msg, "%d %31s", &child_errno, syscall);
-    int status;
+    /* The child could not exec and exits at once: reap it here. */
     while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
     }
-    napi_value errno_value, syscall_value;
-    CHECK(napi_create_int32(env, 0, &pid_value));
-    CHECK(napi_create_int32(env, child_errno, &errno_value));
-    CHECK(napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscall_value));
-    CHECK(napi_set_named_property(env, result, "errno", errno_value));
-    CHECK(napi_set_named_property(env, result, "syscall", syscall_value));
-  } else {
-    CHECK(napi_create_int32(env, pid, &pid_value));
   }
-  CHECK(napi_set_named_property(env, result, "pid", pid_value));
+  if (!spawn_report(env, pid, got, msg, &result)) {
+    result = NULL;
+    if (got <= 0) {
+      /* The program runs, but JS would never learn its pid: stop it now
+       * rather than leave it unsupervised (nothing of it has run long). */
+      kill(pid, SIGKILL);
+      while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
+      }
+    }
+  }
 
 out:
   free(file);
@@ -274,6 +343,13 @@ out:
   free_string_array(argv);
   free_string_array(envp);
   return result;
+}
+
+/* failNextSpawnReport(): tests only; the next spawn() fails after its fork. */
+static napi_value FailNextSpawnReport(napi_env env, napi_callback_info info) {
+  (void)info;
+  fail_next_spawn_report = true;
+  return js_true(env);
 }
 
 /* ---- reaping ----------------------------------------------------------- */
@@ -795,6 +871,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"releaseReaper", NULL, ReleaseReaper, NULL, NULL, NULL, napi_default, NULL},
       {"takeReapedOrphans", NULL, TakeReapedOrphans, NULL, NULL, NULL, napi_default, NULL},
       {"peerCredentials", NULL, PeerCredentials, NULL, NULL, NULL, napi_default, NULL},
+      {"failNextSpawnReport", NULL, FailNextSpawnReport, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   return exports;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs and configures podman with runc for the container tests (see
-# BRIEF.md, "This machine"). Idempotent: installs only what is missing, edits
+# Installs and configures podman with runc for the container tests (Debian's
+# podman 4.3 and runc). Idempotent: installs only what is missing, edits
 # only the keys it owns in /etc/containers/containers.conf, and says what it
 # did. Runs as root. Used by .ci/run and by test/e2e/container.test.ts.
 #

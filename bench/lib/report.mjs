@@ -9,10 +9,11 @@ const cell = (value) =>
     .replaceAll("|", "\\|")
     .replaceAll("\n", " ");
 
-function table(columns, rows) {
+/** A Markdown table; `align` holds each column's separator ("---", "--:"), left-aligned by default. */
+export function table(columns, rows, align = columns.map(() => "---")) {
   return [
     `| ${columns.map(cell).join(" | ")} |`,
-    `| ${columns.map(() => "---").join(" | ")} |`,
+    `| ${align.join(" | ")} |`,
     ...rows.map((row) => `| ${row.map(cell).join(" | ")} |`),
   ].join("\n");
 }
@@ -129,7 +130,7 @@ function summaryTable(byId) {
   return table(["figure", ...INITS, "hookinit ÷ tini"], rows);
 }
 
-/** The issue's targets next to what this run reached. */
+/** The targets next to what this run reached. */
 function targetsTable(byId) {
   const rows = [];
   const verdict = (ok) => (ok === undefined ? "not measured" : ok ? "met" : "**missed**");
@@ -233,7 +234,7 @@ function targetsTable(byId) {
       ]);
     }
   }
-  return table(["target (issues 5 and 14)", "reached in this run", "verdict"], rows);
+  return table(["target", "reached in this run", "verdict"], rows);
 }
 
 export function writeReport(path, { machine, figures, skipped, durationS }) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench:shutdown`: zero dropped requests on shutdown (issue 4).
+// `npm run bench:shutdown`: zero dropped requests on shutdown.
 //
 // The same HTTP server (bench/shutdown/server.mjs) in the same image, once
 // with hookinit as ENTRYPOINT (preStop: httpGet /drain, run by hookinit itself
@@ -38,6 +38,10 @@ import {
 import os from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { createInterface } from "node:readline";
+import { sleep } from "../lib/proc.mjs";
+import { table } from "../lib/report.mjs";
+import { describeMachine as describeHost, output } from "../lib/setup.mjs";
+import { median } from "../lib/stats.mjs";
 
 const ROOT = resolve(import.meta.dirname, "..", "..");
 const HERE = import.meta.dirname;
@@ -130,14 +134,6 @@ async function podman(...args) {
     );
   }
   return result.stdout;
-}
-
-const sleep = (ms) => new Promise((resolvePromise) => setTimeout(resolvePromise, ms));
-
-function output(command, args) {
-  const result = spawnSync(command, args, { encoding: "utf8" });
-  if (result.status !== 0 || result.error) return undefined;
-  return `${result.stdout}${result.stderr}`.trim();
 }
 
 // --- Setup -------------------------------------------------------------------
@@ -412,13 +408,6 @@ async function stopUnderLoad(init, index) {
 
 // --- Report --------------------------------------------------------------------
 
-function median(values) {
-  const sorted = values.filter((value) => value !== undefined).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 const sum = (values) => values.reduce((total, value) => total + value, 0);
 const seconds = (ms) => (ms === undefined ? "n/a" : `${(ms / 1000).toFixed(2)} s`);
 const millis = (ms) => (ms === undefined ? "n/a" : `${Math.round(ms)} ms`);
@@ -450,80 +439,83 @@ function summarize(results) {
   });
 }
 
-function table(rows) {
-  const header = [
-    "init",
-    "runs",
-    "requests sent",
-    "succeeded",
-    "failed",
-    "of which refused",
-    "cut in flight",
-    "failed per run",
-    "median stop duration",
-    "median stop → router removes endpoint",
-  ];
-  const align = ["---", "--:", "--:", "--:", "--:", "--:", "--:", "---", "--:", "--:"];
-  const lines = [`| ${header.join(" | ")} |`, `| ${align.join(" | ")} |`];
-  for (const row of rows) {
-    lines.push(
-      `| ${[
-        row.init,
-        row.runs,
-        row.sent,
-        row.succeeded,
-        row.failed,
-        row.refused,
-        row.cut,
-        row.failedPerRun.join(", "),
-        seconds(row.medianStopMs),
-        millis(row.medianRemovedMs),
-      ].join(" | ")} |`,
-    );
-  }
-  return lines.join("\n");
+function summaryTable(rows) {
+  return table(
+    [
+      "init",
+      "runs",
+      "requests sent",
+      "succeeded",
+      "failed",
+      "of which refused",
+      "cut in flight",
+      "failed per run",
+      "median stop duration",
+      "median stop → router removes endpoint",
+    ],
+    rows.map((row) => [
+      row.init,
+      row.runs,
+      row.sent,
+      row.succeeded,
+      row.failed,
+      row.refused,
+      row.cut,
+      row.failedPerRun.join(", "),
+      seconds(row.medianStopMs),
+      millis(row.medianRemovedMs),
+    ]),
+    ["---", "--:", "--:", "--:", "--:", "--:", "--:", "---", "--:", "--:"],
+  );
 }
 
 function runsTable(results) {
-  const lines = [
-    "| init | run | sent | failed | refused | cut | failed after ≥ 0.5 s | first / last failed request sent | failing probe sent / took | endpoint removed | preStop | container exited | stop duration | server: served, in flight at SIGTERM | exit code |",
-    "| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |",
+  const columns = [
+    "init",
+    "run",
+    "sent",
+    "failed",
+    "refused",
+    "cut",
+    "failed after ≥ 0.5 s",
+    "first / last failed request sent",
+    "failing probe sent / took",
+    "endpoint removed",
+    "preStop",
+    "container exited",
+    "stop duration",
+    "server: served, in flight at SIGTERM",
+    "exit code",
   ];
-  for (const result of results) {
-    const failedWindow =
-      result.failed === 0
-        ? "none"
-        : `${millis(result.firstFailureAfterStopMs)} / ${millis(result.lastFailureAfterStopMs)}`;
-    lines.push(
-      `| ${[
-        result.init,
-        result.run,
-        result.sent,
-        result.failed,
-        result.refused,
-        result.cut,
-        result.slowFailures,
-        failedWindow,
-        result.removingProbe === undefined
-          ? "none"
-          : `${millis(result.removingProbe.sentAfterStopMs)} / ${millis(result.removingProbe.tookMs)}`,
-        millis(result.removedAfterStopMs),
-        result.preStopMs === undefined ? "none" : millis(result.preStopMs),
-        millis(result.exitedAfterStopMs),
-        seconds(result.stopMs),
-        result.server === undefined
-          ? "no exit line"
-          : `${result.server.served}, ${result.server.inFlightAtSigterm ?? "n/a"}`,
-        result.exitCode,
-      ].join(" | ")} |`,
-    );
-  }
-  return lines.join("\n");
+  const rows = results.map((result) => [
+    result.init,
+    result.run,
+    result.sent,
+    result.failed,
+    result.refused,
+    result.cut,
+    result.slowFailures,
+    result.failed === 0
+      ? "none"
+      : `${millis(result.firstFailureAfterStopMs)} / ${millis(result.lastFailureAfterStopMs)}`,
+    result.removingProbe === undefined
+      ? "none"
+      : `${millis(result.removingProbe.sentAfterStopMs)} / ${millis(result.removingProbe.tookMs)}`,
+    millis(result.removedAfterStopMs),
+    result.preStopMs === undefined ? "none" : millis(result.preStopMs),
+    millis(result.exitedAfterStopMs),
+    seconds(result.stopMs),
+    result.server === undefined
+      ? "no exit line"
+      : `${result.server.served}, ${result.server.inFlightAtSigterm ?? "n/a"}`,
+    result.exitCode,
+  ]);
+  return table(columns, rows, ["---", ...columns.slice(1).map(() => "--:")]);
 }
 
-async function describeMachine() {
-  const { describeMachine: describe } = await import("../lib/setup.mjs");
-  const machine = describe();
+/** bench/lib's description of the host, plus podman, runc, tini and the image's Node. */
+function describeMachine() {
+  const machine = describeHost();
   const pkg = (name) => output("dpkg-query", ["-W", `-f=${"$"}{Version}`, name]);
   return {
     date: machine.date,
@@ -729,7 +721,7 @@ function report(machine, rows, results, image) {
 
 ${intro}
 
-${table(rows)}
+${summaryTable(rows)}
 
 ${legend}
 
@@ -795,7 +787,7 @@ async function main() {
   progress(
     `${QUICK ? "quick smoke run" : "full run"}: ${P.runs} stop(s) per init, ${P.rate} req/s, /ready every ${P.readyIntervalMs} ms`,
   );
-  const machine = await describeMachine();
+  const machine = describeMachine();
   let rootfsDir;
   const interrupted = async (signal) => {
     stopping = true;
@@ -839,7 +831,7 @@ async function main() {
   );
   mkdirSync(dirname(REPORT), { recursive: true });
   writeFileSync(REPORT, report(machine, rows, results, image));
-  process.stdout.write(`${table(rows)}\n`);
+  process.stdout.write(`${summaryTable(rows)}\n`);
   progress(`wrote ${relative(ROOT, REPORT)} and ${relative(ROOT, RESULTS_JSON)}`);
   if (os.loadavg()[0] > os.cpus().length) {
     progress(`note: load average ${os.loadavg()[0].toFixed(2)} is above the CPU count`);

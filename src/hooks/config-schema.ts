@@ -38,7 +38,7 @@
  *    runs preStop for a container that exited by itself, kubernetes#55807).
  *
  * Every message says what was expected and what was found; the caller adds
- * the file and the field path (see issueToText).
+ * the file and the field path (issuePath, firstIssue; config.ts's validate).
  */
 import * as v from "valibot";
 import type { HookName } from "../core/hooks.js";
@@ -429,9 +429,9 @@ function listText(items: readonly string[]): string {
 
 /**
  * The lifecycle block: postStart, preStop, our postStop, and Kubernetes'
- * `stopSignal` (v1.33+), returned so the supervisor can honour it.
- * `extraKeys` are refused with a hint (used for a container snippet, where
- * a hook written next to `lifecycle:` instead of inside it would be lost).
+ * `stopSignal` (v1.33+), returned so the supervisor can honour it. Unknown
+ * keys are refused (a container snippet refuses a hook written next to
+ * `lifecycle:` instead of inside it: see snippetSchema).
  */
 export function lifecycleSchema(ports: PortTable | undefined) {
   const hook = hookSchema(ports);

@@ -143,7 +143,8 @@ function podSpecPath(doc: Mapping): readonly string[] | undefined {
 /** Parses the text of a config file. Pure: text in, config out; `source` names the file in errors. */
 export function parseConfig(text: string, source: string, container?: string): HookConfig {
   const docs = parseDocuments(text, source);
-  const where = (index: number, ...details: string[]) => {
+  /** How an error names its place: `config FILE (document 2, Deployment web, container app)`. */
+  const placeOf = (index: number, ...details: string[]) => {
     const parts = docs.length > 1 ? [`document ${index + 1}`, ...details] : details;
     return parts.length > 0 ? `config ${source} (${parts.join(", ")})` : `config ${source}`;
   };
@@ -181,21 +182,25 @@ export function parseConfig(text: string, source: string, container?: string): H
 
   const { index, doc, specPath } = chosen;
   if (specPath && isMapping(doc)) {
-    return fromWorkload(doc, specPath, container, (...details) => where(index, ...details));
+    return fromWorkload(doc, specPath, container, (...details) => placeOf(index, ...details));
   }
   if (!isMapping(doc)) {
     throw new ConfigError(
-      `${where(index)}: expected a lifecycle block (postStart, preStop, postStop), a container with lifecycle:, or a ${KINDS_TEXT} manifest; got ${show(doc)}`,
+      `${placeOf(index)}: expected a lifecycle block (postStart, preStop, postStop), a container with lifecycle:, or a ${KINDS_TEXT} manifest; got ${show(doc)}`,
     );
   }
   if ("lifecycle" in doc) {
     // A container snippet. Its own named ports, if any, resolve like in a manifest.
     const name = typeof doc.name === "string" ? doc.name : undefined;
-    const ports = portTable(doc, name, where(index), "");
-    const out = validate(snippetSchema(ports), doc, where(index), "");
-    return toConfig(out.lifecycle, where(index), "lifecycle");
+    const ports = portTable(doc, name, placeOf(index), "");
+    const out = validate(snippetSchema(ports), doc, placeOf(index), "");
+    return toConfig(out.lifecycle, placeOf(index), "lifecycle");
   }
-  return toConfig(validate(lifecycleSchema(undefined), doc, where(index), ""), where(index), "");
+  return toConfig(
+    validate(lifecycleSchema(undefined), doc, placeOf(index), ""),
+    placeOf(index),
+    "",
+  );
 }
 
 function hasContainer(doc: unknown, specPath: readonly string[], name: string): boolean {
@@ -209,12 +214,12 @@ function fromWorkload(
   doc: Mapping,
   specPath: readonly string[],
   container: string | undefined,
-  where: (...details: string[]) => string,
+  placeOf: (...details: string[]) => string,
 ): HookConfig {
   const metadataName = at(doc, ["metadata", "name"]);
   const workload =
     typeof metadataName === "string" ? `${String(doc.kind)} ${metadataName}` : String(doc.kind);
-  validate(workloadSchema(specPath), doc, where(workload), "");
+  validate(workloadSchema(specPath), doc, placeOf(workload), "");
   const podSpec = v.parse(podSpecSchema, at(doc, specPath));
   const specText = specPath.join(".");
   const names = podSpec.containers.map((c) => c.name);
@@ -225,7 +230,7 @@ function fromWorkload(
   if (container === undefined) {
     if (names.length !== 1) {
       throw new ConfigError(
-        `${where(workload)}: ${specText}.containers: ${names.length} containers (${names.join(", ")}); choose one with --container NAME (HOOKINIT_CONTAINER)`,
+        `${placeOf(workload)}: ${specText}.containers: ${names.length} containers (${names.join(", ")}); choose one with --container NAME (HOOKINIT_CONTAINER)`,
       );
     }
     position = 0;
@@ -238,7 +243,7 @@ function fromWorkload(
     if (position < 0) {
       const init = initNames.length > 0 ? `; init containers: ${initNames.join(", ")}` : "";
       throw new ConfigError(
-        `${where(workload)}: ${specText}.containers: no container named ${JSON.stringify(container)}; containers: ${names.join(", ")}${init}; set --container (HOOKINIT_CONTAINER) to one of them`,
+        `${placeOf(workload)}: ${specText}.containers: no container named ${JSON.stringify(container)}; containers: ${names.join(", ")}${init}; set --container (HOOKINIT_CONTAINER) to one of them`,
       );
     }
   }
@@ -246,7 +251,7 @@ function fromWorkload(
   const name = (field === "containers" ? names : initNames)[position] ?? "";
   const raw = at(doc, [...specPath, field, position]);
   const prefix = `${specText}.${field}[${position}]`;
-  const context = where(workload, `container ${name}`);
+  const context = placeOf(workload, `container ${name}`);
   const ports = portTable(raw, name, context, prefix);
   const osName = podSpec.os?.name;
   if (osName !== undefined && osName !== "linux") {
@@ -300,10 +305,10 @@ function fromWorkload(
 function portTable(
   container: unknown,
   name: string | undefined,
-  where: string,
+  place: string,
   prefix: string,
 ): PortTable | undefined {
-  const { ports } = validate(containerPortsSchema, container, where, prefix);
+  const { ports } = validate(containerPortsSchema, container, place, prefix);
   if (ports === undefined) return undefined;
   const numbers = new Map<string, number>();
   for (const port of ports) if (port.name !== undefined) numbers.set(port.name, port.containerPort);
@@ -314,7 +319,7 @@ function portTable(
 function validate<S extends v.GenericSchema>(
   schema: S,
   value: unknown,
-  where: string,
+  place: string,
   prefix: string,
 ): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
@@ -323,15 +328,15 @@ function validate<S extends v.GenericSchema>(
   const inner = issuePath(issue);
   const path = prefix === "" ? inner : inner === "" ? prefix : `${prefix}.${inner}`;
   const note = issue.path?.some((item) => item.key === "tcpSocket") ? TCP_NOTE : "";
-  throw new ConfigError(`${where}: ${path === "" ? "" : `${path}: `}${issue.message}${note}`);
+  throw new ConfigError(`${place}: ${path === "" ? "" : `${path}: `}${issue.message}${note}`);
 }
 
-function toConfig(lifecycle: ParsedLifecycle, where: string, prefix: string): HookConfig {
+function toConfig(lifecycle: ParsedLifecycle, place: string, prefix: string): HookConfig {
   const config: HookConfig = {};
   for (const name of HOOK_NAMES) {
     const hook = lifecycle[name];
     if (hook) {
-      refuseSelfCall(name, hook.handler, where, prefix === "" ? name : `${prefix}.${name}`);
+      refuseSelfCall(name, hook.handler, place, prefix === "" ? name : `${prefix}.${name}`);
       config[name] = { name, ...hook };
     }
   }
@@ -346,12 +351,12 @@ function toConfig(lifecycle: ParsedLifecycle, where: string, prefix: string): Ho
  * pod manifest itself is given as the config); hookinit's config needs the
  * real handler instead.
  */
-function refuseSelfCall(name: HookName, handler: Handler, where: string, path: string): void {
+function refuseSelfCall(name: HookName, handler: Handler, place: string, path: string): void {
   if (handler.type !== "exec") return;
   const [program = "", verb, hook] = handler.command;
   if (program.split("/").at(-1) !== "hookinit" || verb !== "hook" || hook !== name) return;
   throw new ConfigError(
-    `${where}: ${path}.exec.command: runs "hookinit hook ${name}", which would wait for this same hook; that is what the pod's lifecycle calls, while hookinit's config needs the real handler (e.g. httpGet, or your drain command)`,
+    `${place}: ${path}.exec.command: runs "hookinit hook ${name}", which would wait for this same hook; that is what the pod's lifecycle calls, while hookinit's config needs the real handler (e.g. httpGet, or your drain command)`,
   );
 }
 

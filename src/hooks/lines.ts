@@ -1,15 +1,17 @@
 import { StringDecoder } from "node:string_decoder";
 
 /**
- * Longest line we keep whole. A handler that writes megabytes without a
- * newline must not make us buffer it all: the line is cut into pieces of
- * this size, each logged as its own record with `partial: true`.
+ * Longest line we keep whole, in characters (UTF-16 code units, what a JS
+ * string counts; 16 KiB for ASCII output). A handler that writes megabytes
+ * without a newline must not make us buffer it all: the line is cut into
+ * pieces of at most this size, each logged as its own record with
+ * `partial: true`. A cut never splits a surrogate pair.
  */
-export const MAX_LINE_BYTES = 16 * 1024;
+export const MAX_LINE_CHARS = 16 * 1024;
 
 export interface Line {
   text: string;
-  /** True when the line was cut at MAX_LINE_BYTES and continues in the next. */
+  /** True when the line was cut at MAX_LINE_CHARS and continues in the next. */
   partial: boolean;
 }
 
@@ -18,7 +20,7 @@ export class LineSplitter {
   private readonly decoder = new StringDecoder("utf8");
   private pending = "";
 
-  constructor(private readonly maxChars = MAX_LINE_BYTES) {}
+  constructor(private readonly maxChars = MAX_LINE_CHARS) {}
 
   push(chunk: Buffer): Line[] {
     return this.split(this.pending + this.decoder.write(chunk), false);
@@ -36,8 +38,11 @@ export class LineSplitter {
       const newline = text.indexOf("\n", start);
       const end = newline === -1 ? text.length : newline;
       if (end - start > this.maxChars) {
-        lines.push({ text: text.slice(start, start + this.maxChars), partial: true });
-        start += this.maxChars;
+        let cut = start + this.maxChars;
+        // Not between the two halves of a surrogate pair (an emoji, say).
+        if (isLowSurrogate(text.charCodeAt(cut)) && cut - 1 > start) cut--;
+        lines.push({ text: text.slice(start, cut), partial: true });
+        start = cut;
         continue;
       }
       if (newline === -1) break;
@@ -51,6 +56,10 @@ export class LineSplitter {
     }
     return lines;
   }
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }
 
 function stripCarriageReturn(line: string): string {

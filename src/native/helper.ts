@@ -35,6 +35,8 @@ export interface NativeHelper {
   /** malloc_trim(0): give freed heap pages back to the kernel. */
   trimMemory(): boolean;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  /** Tests only: the next spawn() fails after its fork, as a failing N-API call there would. */
+  failNextSpawnReport(): boolean;
 }
 
 export interface ReapedChild {

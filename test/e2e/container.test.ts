@@ -1,6 +1,6 @@
 /**
  * hookinit in real containers: podman with runc, from Debian's packages
- * (issue 2's acceptance and issue 4's scenarios 1 to 7).
+ * (PID 1 of a busybox-only image, and seven lifecycle-hook scenarios).
  *
  * test/container-setup.sh installs and configures podman first (idempotent);
  * the image is built here from a root filesystem of busybox-static, the
@@ -215,129 +215,126 @@ afterAll(async () => {
   if (scratch !== "") rmSync(scratch, { recursive: true, force: true });
 }, 300_000);
 
-// --- Issue 2: PID 1 of a pid namespace and of a container ---------------------
+// --- PID 1 of a pid namespace and of a container ---------------------
 
-describe.skipIf(skipReason !== undefined)(
-  "issue 2: hookinit in a busybox-only root filesystem",
-  () => {
-    test("the root filesystem holds busybox, hookinit, its helper and the libraries ldd lists", () => {
+describe.skipIf(skipReason !== undefined)("hookinit in a busybox-only root filesystem", () => {
+  test("the root filesystem holds busybox, hookinit, its helper and the libraries ldd lists", () => {
+    if (rootfs === undefined) throw new Error("no rootfs");
+    expect(rootfs.libraries.length).toBeGreaterThan(0);
+    for (const library of rootfs.libraries) {
+      expect(library).toMatch(/^\/(usr\/)?lib/);
+      expect(existsSync(join(rootfs.dir, library)), library).toBe(true);
+    }
+    for (const file of ["hookinit", "hookinit.node", "bin/busybox", "bin/sh"]) {
+      expect(existsSync(join(rootfs.dir, file)), file).toBe(true);
+    }
+    expect(rootfs.libraries.some((library) => /\/libc\.so\.6$/.test(library))).toBe(true);
+    expect(rootfs.libraries.some((library) => /ld-linux/.test(library))).toBe(true);
+  });
+
+  test(
+    "PID 1 of a pid namespace: unshare + chroot into the root filesystem",
+    async () => {
       if (rootfs === undefined) throw new Error("no rootfs");
-      expect(rootfs.libraries.length).toBeGreaterThan(0);
-      for (const library of rootfs.libraries) {
-        expect(library).toMatch(/^\/(usr\/)?lib/);
-        expect(existsSync(join(rootfs.dir, library)), library).toBe(true);
-      }
-      for (const file of ["hookinit", "hookinit.node", "bin/busybox", "bin/sh"]) {
-        expect(existsSync(join(rootfs.dir, file)), file).toBe(true);
-      }
-      expect(rootfs.libraries.some((library) => /\/libc\.so\.6$/.test(library))).toBe(true);
-      expect(rootfs.libraries.some((library) => /ld-linux/.test(library))).toBe(true);
-    });
+      const result = await run(
+        "unshare",
+        [
+          "--pid",
+          "--fork",
+          `--mount-proc=${join(rootfs.dir, "proc")}`,
+          "chroot",
+          rootfs.dir,
+          "/hookinit",
+          "--",
+          "/bin/sh",
+          "-c",
+          "echo ok; exit 3",
+        ],
+        { timeoutMs: 120_000 },
+      );
+      expect(result.code, result.stderr).toBe(3);
+      expect(result.stdout.split("\n")).toContain("ok");
+      const started = jsonLines(result.stdout).find((line) => line.msg === "started");
+      expect(started, result.stdout).toMatchObject({ pid1: true });
+    },
+    TEST_MS,
+  );
 
-    test(
-      "PID 1 of a pid namespace: unshare + chroot into the root filesystem",
-      async () => {
-        if (rootfs === undefined) throw new Error("no rootfs");
-        const result = await run(
-          "unshare",
-          [
-            "--pid",
-            "--fork",
-            `--mount-proc=${join(rootfs.dir, "proc")}`,
-            "chroot",
-            rootfs.dir,
-            "/hookinit",
-            "--",
-            "/bin/sh",
+  const variants: [string, string[]][] = [
+    ["default", []],
+    ["--read-only", ["--read-only"]],
+    // Kubernetes' readOnlyRootFilesystem: /tmp and /run read-only too.
+    ["--read-only --read-only-tmpfs=false", ["--read-only", "--read-only-tmpfs=false"]],
+    ["a noexec /tmp", ["--tmpfs", "/tmp:rw,noexec"]],
+  ];
+  test.each(variants)(
+    "PID 1 of a podman container (%s): runs the program, exits with its code",
+    async (_label, options) => {
+      const script =
+        'echo "pid $$"; grep " /tmp " /proc/mounts || echo "tmp: rootfs"; ' +
+        "if touch /tmp/probe 2>/dev/null; then echo tmp: writable; else echo tmp: read-only; fi; exit 3";
+      const result = await podman("run", "--rm", ...options, IMAGE, "/bin/sh", "-c", script);
+      expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(3);
+      const started = jsonLines(result.stdout).find((line) => line.msg === "started");
+      expect(started, result.stdout).toMatchObject({
+        pid1: true,
+        command: ["/bin/sh", "-c", script],
+      });
+      expect(result.stdout).toMatch(/^pid \d+$/m);
+      const exited = jsonLines(result.stdout).find((line) => line.msg === "program exited");
+      expect(exited, result.stdout).toMatchObject({ exitCode: 3 });
+      // The environment is what the variant promises.
+      if (options.includes("--read-only-tmpfs=false")) {
+        expect(result.stdout).toContain("tmp: read-only");
+      } else {
+        expect(result.stdout).toContain("tmp: writable");
+      }
+      if (options.includes("/tmp:rw,noexec"))
+        expect(result.stdout).toMatch(/ \/tmp tmpfs .*noexec/);
+    },
+    TEST_MS,
+  );
+
+  test(
+    "200 double-forked orphans in a podman container leave zero zombies",
+    async () => {
+      const ctr = await startContainer("orphans", [], ["orphans", "200"]);
+      await waitForLog(ctr, "the orphans", (stdout) => stdout.includes("orphans: made 200"));
+      const reapedCount = (stdout: string) =>
+        jsonLines(stdout)
+          .filter((line) => line.msg === "orphans reaped")
+          .reduce((sum, line) => sum + Number(line.count ?? 0), 0);
+      // The orphans sleep 1 s each; wait until hookinit reaped them all.
+      await waitForLog(ctr, "200 orphans reaped", (stdout) => reapedCount(stdout) >= 200);
+      const zombies = await waitFor(
+        "zero zombies",
+        async () => {
+          const result = await podman(
+            "exec",
+            ctr,
+            "sh",
             "-c",
-            "echo ok; exit 3",
-          ],
-          { timeoutMs: 120_000 },
-        );
-        expect(result.code, result.stderr).toBe(3);
-        expect(result.stdout.split("\n")).toContain("ok");
-        const started = jsonLines(result.stdout).find((line) => line.msg === "started");
-        expect(started, result.stdout).toMatchObject({ pid1: true });
-      },
-      TEST_MS,
-    );
+            'grep -l "State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l; ls -d /proc/[0-9]* | wc -l',
+          );
+          const [zombieCount, processCount] = result.stdout.trim().split("\n").map(Number);
+          return zombieCount === 0 ? { zombieCount, processCount } : undefined;
+        },
+        WAIT_MS,
+        async () => (await podman("exec", ctr, "ps", "-o", "pid,ppid,stat,args")).stdout,
+        200,
+      );
+      expect(zombies.zombieCount).toBe(0);
+      // hookinit, the program (sleep 100000) and our exec's sh, ls and wc: no orphans left.
+      const ps = await mustPodman("exec", ctr, "ps", "-o", "pid,ppid,stat,args");
+      expect(ps.split("\n").filter((line) => / sleep 1$/.test(line))).toEqual([]);
+    },
+    TEST_MS,
+  );
+});
 
-    const variants: [string, string[]][] = [
-      ["default", []],
-      ["--read-only", ["--read-only"]],
-      // Kubernetes' readOnlyRootFilesystem: /tmp and /run read-only too.
-      ["--read-only --read-only-tmpfs=false", ["--read-only", "--read-only-tmpfs=false"]],
-      ["a noexec /tmp", ["--tmpfs", "/tmp:rw,noexec"]],
-    ];
-    test.each(variants)(
-      "PID 1 of a podman container (%s): runs the program, exits with its code",
-      async (_label, options) => {
-        const script =
-          'echo "pid $$"; grep " /tmp " /proc/mounts || echo "tmp: rootfs"; ' +
-          "if touch /tmp/probe 2>/dev/null; then echo tmp: writable; else echo tmp: read-only; fi; exit 3";
-        const result = await podman("run", "--rm", ...options, IMAGE, "/bin/sh", "-c", script);
-        expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(3);
-        const started = jsonLines(result.stdout).find((line) => line.msg === "started");
-        expect(started, result.stdout).toMatchObject({
-          pid1: true,
-          command: ["/bin/sh", "-c", script],
-        });
-        expect(result.stdout).toMatch(/^pid \d+$/m);
-        const exited = jsonLines(result.stdout).find((line) => line.msg === "program exited");
-        expect(exited, result.stdout).toMatchObject({ exitCode: 3 });
-        // The environment is what the variant promises.
-        if (options.includes("--read-only-tmpfs=false")) {
-          expect(result.stdout).toContain("tmp: read-only");
-        } else {
-          expect(result.stdout).toContain("tmp: writable");
-        }
-        if (options.includes("/tmp:rw,noexec"))
-          expect(result.stdout).toMatch(/ \/tmp tmpfs .*noexec/);
-      },
-      TEST_MS,
-    );
+// --- Lifecycle hooks: scenarios 1 to 7 ----------------------------------------------
 
-    test(
-      "200 double-forked orphans in a podman container leave zero zombies",
-      async () => {
-        const ctr = await startContainer("orphans", [], ["orphans", "200"]);
-        await waitForLog(ctr, "the orphans", (stdout) => stdout.includes("orphans: made 200"));
-        const reapedCount = (stdout: string) =>
-          jsonLines(stdout)
-            .filter((line) => line.msg === "orphans reaped")
-            .reduce((sum, line) => sum + Number(line.count ?? 0), 0);
-        // The orphans sleep 1 s each; wait until hookinit reaped them all.
-        await waitForLog(ctr, "200 orphans reaped", (stdout) => reapedCount(stdout) >= 200);
-        const zombies = await waitFor(
-          "zero zombies",
-          async () => {
-            const result = await podman(
-              "exec",
-              ctr,
-              "sh",
-              "-c",
-              'grep -l "State:.*Z" /proc/[0-9]*/status 2>/dev/null | wc -l; ls -d /proc/[0-9]* | wc -l',
-            );
-            const [zombieCount, processCount] = result.stdout.trim().split("\n").map(Number);
-            return zombieCount === 0 ? { zombieCount, processCount } : undefined;
-          },
-          WAIT_MS,
-          async () => (await podman("exec", ctr, "ps", "-o", "pid,ppid,stat,args")).stdout,
-          200,
-        );
-        expect(zombies.zombieCount).toBe(0);
-        // hookinit, the program (sleep 100000) and our exec's sh, ls and wc: no orphans left.
-        const ps = await mustPodman("exec", ctr, "ps", "-o", "pid,ppid,stat,args");
-        expect(ps.split("\n").filter((line) => / sleep 1$/.test(line))).toEqual([]);
-      },
-      TEST_MS,
-    );
-  },
-);
-
-// --- Issue 4: scenarios 1 to 7 ---------------------------------------------------
-
-describe.skipIf(skipReason !== undefined)("issue 4: lifecycle hooks on podman with runc", () => {
+describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc", () => {
   test(
     "1. podman run with hookinit as ENTRYPOINT: podman logs shows hookinit's start line and the program's output",
     async () => {

@@ -1,5 +1,5 @@
 /**
- * BRIEF, "The command line": every option is also settable as the
+ * The command line: every option is also settable as the
  * environment variable HOOKINIT_<NAME>; a flag given on the command line wins.
  */
 import { join } from "node:path";

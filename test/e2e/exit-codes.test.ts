@@ -52,11 +52,10 @@ describe("death by signal N gives 128+N", () => {
     expect(result.code, hookinit.describe()).toBe(128 + SIGNALS[`SIG${name}`]);
   });
 
-  // BUG: SIGUSR1 never reaches hookinit's listener (the executable is built
-  // with --disable-sigusr1, which leaves SIGUSR1 blocked in every thread), so
-  // it is neither forwarded nor acted on. Repro: `unshare --pid --fork
-  // --mount-proc dist/hookinit -- sleep 100 & kill -USR1 <hookinit pid>`:
-  // nothing happens; /proc/<pid>/status shows SigBlk 0000000000000200.
+  // The executable is built with --disable-sigusr1, which leaves SIGUSR1
+  // blocked in every thread; hookinit unblocks it on the main thread once its
+  // listener exists (unblockSignals), or SIGUSR1 would never be forwarded
+  // (SigBlk 0000000000000200 in /proc/<pid>/status).
   it("SIGUSR1 sent to hookinit is forwarded and kills the program", async () => {
     const hookinit = startHookinit(["--", "sh", "-c", `${NO_CORE}; exec sleep 100`]);
     await hookinit.handlersInstalled();

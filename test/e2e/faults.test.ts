@@ -1,5 +1,5 @@
 /**
- * Issue 6, "Bad input" (the control socket) and "Faults": hookinit as PID 1 of
+ * Bad input on the control socket, and faults: hookinit as PID 1 of
  * its own pid namespace (`unshare --pid --fork --mount-proc`), clients through
  * `nsenter` or straight on the socket, faults injected from the host.
  *
@@ -14,7 +14,7 @@
  *    300 MB: bounded, not proportional to the output. Almost all of it is V8's
  *    young generation growing to its default maximum under the allocation rate
  *    (live heap stays ~9 MB); `--max-semi-space-size=4` in the executable's
- *    execArgv brings the peak to ~103 MB (see the issue 6 report).
+ *    execArgv brings the peak to ~103 MB.
  *
  * Timing: limits are generous (a loaded two-core machine); nothing asserts
  * that hookinit is fast, only that it does not hang.
@@ -362,10 +362,11 @@ describe("(a) the control socket under fuzzing and load", () => {
   });
 
   /**
-   * BUG: the 4096-byte request limit is checked only while no newline has
-   * arrived. A line of any size up to what one read returns (64 KiB) is parsed
-   * when its newline comes in the same chunk. SECURITY.md: "A request is one
-   * JSON line of at most 4096 bytes".
+   * A regression test: the 4096-byte request limit was once checked only
+   * while no newline had arrived, so a line of up to one read (64 KiB) was
+   * parsed when its newline came in the same chunk. SECURITY.md: "A request
+   * is one JSON line of at most 4096 bytes"; the server now measures the line
+   * up to its newline.
    * Repro: printf '{"v":1,"op":"status"%60000s}\n' | socat - UNIX:/dev/shm/hookinit-*\/control.sock
    * (answers with a status).
    */
@@ -716,12 +717,12 @@ describe("(f) the control socket's path", () => {
   });
 
   /**
-   * BUG: with --socket under /proc, hookinit spins at 100% CPU forever, before
-   * it logs anything about the socket: Node's fs.mkdirSync(dir, {recursive:
-   * true}) loops when mkdir(2) says ENOENT although the parent exists (procfs
-   * does). The event loop never runs again: no signal is forwarded, SIGTERM is
-   * ignored (no preStop, no stop signal; only SIGKILL ends the container), no
-   * orphan is reaped, and the program never learns of it.
+   * A regression test: with --socket under /proc, hookinit once spun at 100%
+   * CPU forever: Node's fs.mkdirSync(dir, {recursive: true}) loops when
+   * mkdir(2) says ENOENT although the parent exists (procfs does), so the
+   * event loop never ran again (no signal forwarded, SIGTERM ignored, no
+   * orphan reaped). The server now makes directories itself
+   * (makeDirectories in src/ipc/server.ts).
    * Repro: unshare --pid --fork --mount-proc hookinit --socket /proc/x/control.sock -- sleep 1000
    * (then `top`: hookinit at 100%; kill -TERM <its pid>: nothing happens).
    * Also: node -e 'fs.mkdirSync("/proc/x", {recursive: true})' never returns.

@@ -1,6 +1,6 @@
 /**
- * BRIEF rule 3 (preStop runs once; concurrent calls join and get its exit
- * code) and rule 7 (every line of a hook's output reaches the container log
+ * preStop runs once (concurrent calls join and get its exit code), and
+ * every line of a hook's output reaches the container log
  * and the caller, once and in order).
  */
 import { readFileSync } from "node:fs";

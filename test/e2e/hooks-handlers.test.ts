@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 8: httpGet (success is 200 to 399, headers and path sent, from
+ * The handlers besides exec: httpGet (success is 200 to 399, headers and path sent, from
  * inside the container on 127.0.0.1), tcpSocket (success when a connection
  * opens), sleep (delays the stop signal).
  */

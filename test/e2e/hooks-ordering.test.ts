@@ -1,5 +1,5 @@
 /**
- * BRIEF rules 3 and 4: preStop runs before the stop signal reaches the
+ * preStop runs before the stop signal reaches the
  * program, whether a client call or the stop signal itself triggered it.
  */
 import { writeFileSync } from "node:fs";

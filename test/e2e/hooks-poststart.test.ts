@@ -1,5 +1,5 @@
 /**
- * BRIEF rules 1 and 2: postStart runs once right after the program starts;
+ * postStart runs once right after the program starts;
  * its failure stops the program through the normal stop path (preStop, then
  * the stop signal) and hookinit exits 3. `hookinit ready` follows it.
  */

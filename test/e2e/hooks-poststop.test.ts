@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 6 and our postStop extension: preStop after the program has
+ * After the program exits, and our postStop extension: preStop after the program has
  * exited fails with a clear message; postStop runs after the program exits
  * and hookinit still exits with the program's code.
  */

@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 15 and the client side: the control socket is owner-only,
+ * The control socket carries hook names, never commands, and the client side: it is owner-only,
  * refuses bad requests and keeps serving; `hookinit status` reports the
  * state; a client that cannot reach a supervisor says so and exits 69.
  */

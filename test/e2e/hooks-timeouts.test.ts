@@ -1,5 +1,5 @@
 /**
- * BRIEF rules 5 and 9: a preStop that hangs is cut off by the grace budget,
+ * One grace budget and per-hook timeouts: a preStop that hangs is cut off by the grace budget,
  * the program still gets its stop signal and then SIGKILL; a hook's own
  * timeoutSeconds kills the handler's whole process group.
  */

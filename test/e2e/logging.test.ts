@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 16 and the --log-level / --log-format options: hookinit's own
+ * hookinit's log and the --log-level / --log-format options: hookinit's own
  * events are JSON lines on stdout (or human-readable text), the program's
  * output passes through untouched, and sharing stdout with the program never
  * turns the program's stdout non-blocking.
@@ -156,12 +156,12 @@ describe("--log-level silent", () => {
 });
 
 describe("the program's stdout", () => {
-  // BUG: hookinit switches the stdout it shares with the program to
-  // O_NONBLOCK right after spawning it (strace: ioctl(1, FIONBIO, [1]) after
-  // TCGETS on fds 2 and 1, i.e. something opens process.stdout), so a program
-  // writing to a full pipe gets EAGAIN. Repro: `dist/hookinit --log-level
-  // silent -- sh -c 'sleep 0.5; cat /proc/$$/fdinfo/1' | cat` shows
-  // "flags: 04001" (0100001 would be right).
+  // A regression test: hookinit once switched the stdout it shares with the
+  // program to O_NONBLOCK (something opened process.stdout: ioctl(1, FIONBIO)),
+  // so a program writing to a full pipe got EAGAIN. Nothing in hookinit may
+  // touch process.stdout or process.stderr. Check by hand: `dist/hookinit
+  // --log-level silent -- sh -c 'sleep 0.5; cat /proc/$$/fdinfo/1' | cat`
+  // shows flags without O_NONBLOCK (04000).
   it("is not made O_NONBLOCK when it is a pipe shared with hookinit's log", async () => {
     // The program prints its fd 1 (as /proc sees the shell) before and after
     // hookinit has written log lines to the same pipe.
@@ -192,11 +192,11 @@ describe("the program's stdout", () => {
     }
   });
 
-  // BUG: when hookinit's stdout has no reader any more, its own log write
-  // fails with EPIPE and raises SIGPIPE in hookinit, which forwards that
-  // SIGPIPE to the program's group: a program that never writes to stdout is
-  // killed (exit 141). Repro: `dist/hookinit -- sh -c 'sleep 2; exit 7' | true;
-  // echo ${PIPESTATUS[0]}` prints 141, not 7.
+  // A regression test: when hookinit's stdout had no reader any more, its own
+  // log write failed with EPIPE and raised SIGPIPE in hookinit, which
+  // forwarded it to the program's group (exit 141 instead of the program's 7).
+  // The native guard drops a SIGPIPE the kernel raises on our own write.
+  // Check: `dist/hookinit -- sh -c 'sleep 2; exit 7' | true; echo ${PIPESTATUS[0]}`.
   it("a closed log reader does not get the program killed", async () => {
     const go = join(tempDir(), "go");
     const hookinit = startHookinit(

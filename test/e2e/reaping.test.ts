@@ -1,5 +1,5 @@
 /**
- * BRIEF rules 11 to 13: every orphan is reaped (as PID 1 and, when not PID 1,
+ * Every orphan is reaped (as PID 1 and, when not PID 1,
  * as a child subreaper that says so once); when the program exits, the rest
  * of its process group gets the stop signal, then SIGKILL when the grace runs
  * out, and hookinit exits with the program's code.

@@ -1,5 +1,5 @@
 /**
- * Issue 6, "Security", checked against SECURITY.md with the built executable
+ * Security, checked against SECURITY.md with the built executable
  * as PID 1 of its own pid namespace:
  *  - the socket directory is 0700 and the socket 0600;
  *  - a --socket path that is a symlink (the file or its directory) is refused,

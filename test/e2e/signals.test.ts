@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 10: every catchable signal hookinit receives is forwarded to the
+ * Every catchable signal hookinit receives is forwarded to the
  * program (its process group by default, only the program with
  * --single-child), after rewrites; SIGCHLD never is; the stop signal (TERM)
  * goes through the stop sequence.
@@ -121,11 +121,10 @@ describe("process group mode (the default)", () => {
     expect(forwarded.some((r) => r.signal === "SIGCHLD")).toBe(false);
   });
 
-  // BUG: SIGUSR1 is never forwarded: the executable is built with
-  // --disable-sigusr1, and Node then keeps SIGUSR1 blocked in every thread,
-  // so hookinit's listener never runs. Repro: start `unshare --pid --fork
-  // --mount-proc dist/hookinit -- sleep 100`, `kill -USR1 <hookinit pid>`:
-  // no "signal forwarded" line; SigBlk in /proc/<pid>/status is 0x200.
+  // The executable is built with --disable-sigusr1, and Node then keeps
+  // SIGUSR1 blocked in every thread; hookinit unblocks it on the main thread
+  // (unblockSignals) once its listener exists, so it is forwarded like any
+  // other signal.
   it("forwards SIGUSR1 to the program and its group", async () => {
     const rec = await startRecorder([], ["--child", "--exit-on", String(SIGTERM)]);
     await rec.hookinit.signal("SIGUSR1");
@@ -187,7 +186,7 @@ describe("single-child mode", () => {
     expect(rec.records("child")).toEqual([]);
 
     // TERM goes to the program only; once it exited, the rest of its group
-    // is stopped too (rule 13), so the child ends as well.
+    // is stopped too (the program's exit stops its group), so the child ends as well.
     await rec.hookinit.signal("SIGTERM");
     const result = await rec.hookinit.wait();
     expect(result.code, rec.hookinit.describe()).toBe(SIGTERM);

@@ -1,5 +1,5 @@
 /**
- * BRIEF rule 14: interactive use works (`docker run -it`): the program gets
+ * Interactive use works (`docker run -it`): the program gets
  * the terminal and job control. The terminal is a pty from `script`; we type
  * into script's stdin and read what the terminal shows.
  *
@@ -108,12 +108,12 @@ describe.each(MODES)("$name", ({ prefix }) => {
 });
 
 describe("a terminal that goes away", () => {
-  // BUG: when the terminal hangs up (the `docker run -it` client goes away),
-  // the program dies of SIGHUP but hookinit never exits: its log writes to
-  // the dead terminal fail with EIO and sonic-boom retries them every 100 ms
-  // for ever, blocking the event loop. Repro: `script -qfec "dist/hookinit --
-  // sleep 100" /dev/null`, then `kill -9` the script process: hookinit stays,
-  // `strace -p` shows write(1, ...) = -1 EIO in a loop.
+  // A regression test: when the terminal hung up (the `docker run -it` client
+  // went away), the program died of SIGHUP but hookinit never exited: its log
+  // writes to the dead terminal failed with EIO and pino.destination's exit
+  // hook retried them for ever. The logger now uses SonicBoom directly, and a
+  // write error ends logging (src/log/logger.ts). Repro: `script -qfec
+  // "dist/hookinit -- sleep 100" /dev/null`, then `kill -9` the script process.
   it("hookinit exits once the program died of the hangup", async () => {
     const term = new TerminalSession([HOOKINIT, "--", "sleep", "1000"]);
     await term.expect(/"msg":"started"/);

@@ -1,5 +1,5 @@
 /**
- * Property-based tests of the config parser (issue 6, "Bad input"), with
+ * Property-based tests of the config parser against bad input, with
  * fast-check. The hand-written table of bad configs is test/unit/config.test.ts;
  * this file generates inputs instead:
  *
@@ -689,10 +689,10 @@ describe("random and mutated input: a config or a one-line ConfigError naming th
 
 describe("bugs found by these tests", () => {
   /**
-   * BUG: a YAML alias that refers to its own anchor makes a circular value;
-   * the error message is built with JSON.stringify, which throws a TypeError.
-   * hookinit then prints "hookinit: Converting circular structure to JSON" and
-   * two more lines, not naming the file (exit 2 still).
+   * A regression test: a YAML alias that refers to its own anchor makes a
+   * circular value, and an error message built with a bare JSON.stringify
+   * threw a TypeError ("Converting circular structure to JSON", three lines,
+   * no file named). Messages now show values with `show`, which copes.
    * Repro: printf 'preStop:\n  exec:\n    command: &c [a, *c]\n' > c.yaml; hookinit --config c.yaml -- true
    */
   it("a self-referencing YAML alias is a one-line ConfigError", () => {

@@ -45,4 +45,11 @@ describe("LineSplitter", () => {
     for (let i = 0; i < 1000; i++) emitted += splitter.push(Buffer.from("y".repeat(37))).length;
     expect(emitted).toBeGreaterThanOrEqual(369);
   });
+
+  it("never cuts between the two halves of a surrogate pair", () => {
+    const splitter = new LineSplitter(4);
+    const lines = [...splitter.push(Buffer.from("abc😀def\n")), ...splitter.end()];
+    expect(lines.map((line) => line.text).join("")).toBe("abc😀def");
+    for (const line of lines) expect(line.text.isWellFormed()).toBe(true);
+  });
 });
