@@ -5,7 +5,7 @@ import { mkfifo, runSync, startInit } from "../lib/proc.mjs";
 import { fmtNs, fmtRatio, ratio, summarize } from "../lib/stats.mjs";
 
 const SIGNALS = [
-  { name: "SIGUSR1", number: 10, note: "the figure the issue asks for" },
+  { name: "SIGUSR1", number: 10, note: "the headline figure" },
   { name: "SIGUSR2", number: 12, note: "the same path with another signal, for comparison" },
 ];
 
