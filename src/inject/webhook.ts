@@ -24,9 +24,10 @@
  */
 import { type FSWatcher, readFileSync, statSync, watch } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createServer, type Server } from "node:https";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createTcpServer, type Server } from "node:net";
 import { dirname } from "node:path";
-import { createSecureContext } from "node:tls";
+import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import { parseCommands } from "./command.js";
 import { InjectError, type InjectOptions, injectObject } from "./manifest.js";
 
@@ -140,27 +141,42 @@ export async function startWebhook(
   const settings = webhookSettings(values, inject);
   const tls = new CertFiles(settings.cert, settings.key);
   let context = tls.load(); // a bad pair at start is a configuration error
-  const server = createServer({
-    ...context.options,
-    requestTimeout: 10_000,
-    headersTimeout: 10_000,
+
+  // TLS is terminated by hand, each connection with the context current when
+  // it arrives, and handed to an HTTP server: a renewed certificate applies
+  // to the next connection. (https.Server.setSecureContext and SNICallback
+  // would do, but Bun's node:https has neither.)
+  const http = createHttpServer({ requestTimeout: 10_000, headersTimeout: 10_000 });
+  const server = createTcpServer((socket) => {
+    socket.on("error", (error) => log("info", "connection error", { error: error.message }));
+    const secure = new TLSSocket(socket, { isServer: true, secureContext: context.secure });
+    // A client that never finishes its handshake (or sends no TLS) loses its connection, nothing else.
+    const handshake = setTimeout(() => secure.destroy(), 10_000);
+    secure.once("secure", () => clearTimeout(handshake));
+    secure.once("close", () => clearTimeout(handshake));
+    secure.on("error", (error) => {
+      clearTimeout(handshake);
+      log("info", "TLS connection failed", { error: error.message });
+      secure.destroy();
+    });
+    http.emit("connection", secure);
   });
-  server.on("request", (request, response) => {
+  http.on("request", (request, response) => {
     handle(request, response, settings, log).catch((error: unknown) => {
       log("error", "request failed", { error: String((error as Error)?.stack ?? error) });
       if (!response.headersSent) reply(response, 500, { error: "internal error" });
       else response.destroy();
     });
   });
-  // A client that sends garbage (not TLS, not HTTP) loses its connection, nothing else.
-  server.on("tlsClientError", () => {});
-  server.on("clientError", (_error, socket) => socket.destroy());
+  http.on("clientError", (error, socket) => {
+    log("info", "bad request", { error: error.message });
+    socket.destroy();
+  });
 
   const reload = () => {
     if (!tls.changed()) return;
     try {
       context = tls.load();
-      server.setSecureContext(context.options);
       log("info", "certificate reloaded", { cert: settings.cert, notAfter: context.notAfter });
     } catch (error) {
       log("warn", "certificate not reloaded, keeping the previous one", {
@@ -203,7 +219,7 @@ export async function startWebhook(
     clearInterval(timer);
     for (const watcher of watchers) watcher.close();
     server.close(() => resolveClosed(0));
-    server.closeIdleConnections();
+    http.closeIdleConnections();
   };
   if (handleSignals) {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -239,7 +255,7 @@ class CertFiles {
     return this.currentStamp() !== this.stamp;
   }
 
-  load(): { options: { cert: Buffer; key: Buffer }; notAfter: string | undefined } {
+  load(): { secure: SecureContext; notAfter: string | undefined } {
     const stamp = this.currentStamp();
     let cert: Buffer;
     let key: Buffer;
@@ -251,8 +267,9 @@ class CertFiles {
         `cannot read the certificate or key: ${(error as Error).message}`,
       );
     }
+    let secure: SecureContext;
     try {
-      createSecureContext({ cert, key }); // refuses a key that does not match the certificate
+      secure = createSecureContext({ cert, key }); // refuses a key that does not match the certificate
     } catch (error) {
       throw new WebhookConfigError(
         `${this.cert} and ${this.key} are not a usable certificate and key: ${(error as Error).message}`,
@@ -268,7 +285,7 @@ class CertFiles {
       // read (or a runtime without it) must not stop the server.
       notAfter = `unknown (${(error as Error)?.message ?? String(error)})`;
     }
-    return { options: { cert, key }, notAfter };
+    return { secure, notAfter };
   }
 }
 
