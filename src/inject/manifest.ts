@@ -225,7 +225,7 @@ export function injectItems(
   let changed = false;
   items.items.forEach((item, i) => {
     const name = `${source} item ${i + 1}${describeObject(item, " (", ")")}`;
-    if (transformObject(item, name, context, true)) changed = true;
+    if (transformObject(item, name, context)) changed = true;
   });
   checkNamedContainersSeen(options, seen, source);
   return changed;
@@ -291,11 +291,11 @@ function transformDocument(root: unknown, name: string, context: Context): boole
     let changed = false;
     items.items.forEach((item, i) => {
       const itemName = `${name} (${kind} item ${i + 1}${describeObject(item, ": ")})`;
-      if (transformObject(item, itemName, context, true)) changed = true;
+      if (transformObject(item, itemName, context)) changed = true;
     });
     return changed;
   }
-  return transformObject(root, `${name}${describeObject(root, " (", ")")}`, context, false);
+  return transformObject(root, `${name}${describeObject(root, " (", ")")}`, context);
 }
 
 /** `Deployment web` for error messages. */
@@ -309,7 +309,7 @@ function describeObject(node: unknown, before: string, after = ""): string {
   return text === "" ? "" : `${before}${text}${after}`;
 }
 
-function transformObject(node: unknown, name: string, context: Context, inList: boolean): boolean {
+function transformObject(node: unknown, name: string, context: Context): boolean {
   const Y = yaml();
   if (!Y.isMap(node)) return false;
   const kind = scalarString(node.get("kind"));
@@ -322,7 +322,6 @@ function transformObject(node: unknown, name: string, context: Context, inList: 
         `${name}: ${what} is not a workload inject knows (${Object.keys(POD_SPEC_PATHS).join(", ")}) and may hold pods; drop --strict to pass it through unchanged`,
       );
     }
-    void inList;
     return false;
   }
   const spec = node.getIn(path, false);
@@ -389,7 +388,7 @@ function injectPodSpec(
   specPath: string,
   context: Context,
 ): boolean {
-  const { doc, options } = context;
+  const { options } = context;
   const selected = selectContainers(spec, name, specPath, context);
   const grace = graceFor(spec, name, specPath);
   const work: Selected[] = [];
@@ -414,7 +413,6 @@ function injectPodSpec(
     injectContainer(container.node, where, volume, grace, context, ports);
     context.report.changed.push(where);
   }
-  void doc;
   return true;
 }
 
