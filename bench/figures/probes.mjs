@@ -6,7 +6,7 @@
 // (dist/hookinit.cjs), and the C client (dist/hookinit-client); plus the
 // HTTP GET /ready the kubelet sends itself, and what each costs the
 // supervisor.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { COUNTS, HOOKINIT, helper, node24, ROOT } from "../lib/config.mjs";
 import { clientEnv, rotate, runSync, startInit, waitFor, writeHookConfig } from "../lib/proc.mjs";
@@ -33,11 +33,20 @@ function cost(argv, count, env) {
     });
 }
 
-/** CPU time (user + system) a process has used so far, in µs (/proc/PID/stat, clock ticks of 10 ms). */
+/**
+ * CPU time a process (all its threads) has used so far, in µs, from each
+ * thread's /proc/PID/task/TID/schedstat (nanoseconds on the CPU).
+ */
 function cpuUsOf(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return ns / 1000;
 }
 
 export async function run({ scratch, progress }) {
