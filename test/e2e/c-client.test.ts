@@ -4,13 +4,16 @@
  * stderr and exit code, run side by side in the same container), including
  * joined preStop calls, streaming output, and no supervisor to reach.
  */
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../support/files.js";
 import { asUser, C_CLIENT, cleanEnv, TS_CLIENT } from "../support/hookinit.js";
 import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
 import { termReporter, WAIT_FOR_TERM } from "../support/programs.js";
+import { waitFor } from "../support/wait.js";
 
 cleanupAfterEach();
 
@@ -177,5 +180,83 @@ describe.concurrent("the C client with no supervisor to reach", () => {
     console.log(
       `C client, ready with no supervisor: ${Math.round(result.elapsedMs)} ms for both clients`,
     );
+  });
+});
+
+describe("the C client passes over leftovers and other containers' sockets, as TypeScript does", () => {
+  it("a stale socket and a live one of another mount namespace at the default places", {
+    timeout: 60_000,
+  }, async () => {
+    const dir = tempDir();
+    // Both clients run in one fresh mount namespace, so they compute the same
+    // default name (hookinit-<mnt ns>-<PID 1 start time>); the test plants the
+    // sockets under that name in the shared /dev/shm.
+    const script = [
+      `M=$(readlink /proc/self/ns/mnt | tr -dc 0-9)`,
+      `T=$(sed 's/.*) //' /proc/1/stat | cut -d' ' -f20)`,
+      `echo "hookinit-$M-$T" > ${dir}/name`,
+      `while [ ! -e ${dir}/go ]; do sleep 0.05; done`,
+      `{ "$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"; } 2>&1`,
+    ].join("\n");
+    const both = run("unshare", ["--mount", "sh", "-c", script, "sh", C_CLIENT[0], ...TS_CLIENT], {
+      env: cleanEnv(),
+      timeoutMs: 60_000,
+    });
+    const name = await waitFor("the namespace's socket name", () => {
+      try {
+        return readFileSync(join(dir, "name"), "utf8").trim();
+      } catch {
+        return undefined;
+      }
+    });
+    const planted = [`/dev/shm/${name}`, `/dev/shm/${name}.1`];
+    const servers: Server[] = [];
+    try {
+      for (const place of planted) mkdirSync(place, { mode: 0o700 });
+      // A leftover: a socket file nobody listens on (its server was SIGKILLed).
+      const stale = join(planted[0] as string, "control.sock");
+      const listener = spawn(
+        process.execPath,
+        ["-e", `require("node:net").createServer().listen(${JSON.stringify(stale)})`],
+        { stdio: "ignore" },
+      );
+      await waitFor("the stale socket", () => existsSync(stale));
+      listener.kill("SIGKILL");
+      await new Promise((resolve) => listener.once("exit", resolve));
+      // A live server in another mount namespace (ours): another container's supervisor.
+      const foreign = createServer((socket) => socket.end());
+      await new Promise<void>((resolve) =>
+        foreign.listen(join(planted[1] as string, "control.sock"), resolve),
+      );
+      servers.push(foreign);
+      writeFileSync(join(dir, "go"), "");
+      const result = await both;
+      const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+      expect(cLine).toBe(tsLine);
+      expect(cLine).toContain(`nobody answers on ${stale} (left by a supervisor that is gone)`);
+      expect(cLine).toContain("is served by another container's supervisor");
+      expect([cCode, tsCode]).toEqual(["code=1", "code=1"]);
+    } finally {
+      for (const server of servers) server.close();
+      for (const place of planted) rmSync(place, { recursive: true, force: true });
+    }
+  });
+
+  it("no default place is writable: the same explanation", async () => {
+    const script = [
+      "for base in /dev/shm /run /tmp; do mount -t tmpfs -o ro none $base; done",
+      `{ "$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"; } 2>&1`,
+    ].join("\n");
+    const result = await run(
+      "unshare",
+      ["--mount", "--propagation", "private", "sh", "-c", script, "sh", C_CLIENT[0], ...TS_CLIENT],
+      { env: cleanEnv(), timeoutMs: 60_000 },
+    );
+    const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+    expect(cLine).toBe(tsLine);
+    expect(cLine).toContain(
+      "no default place is writable (/dev/shm is read-only, /run is read-only, /tmp is read-only; we are uid 0)",
+    );
+    expect([cCode, tsCode]).toEqual(["code=1", "code=1"]);
   });
 });
