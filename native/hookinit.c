@@ -52,6 +52,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -807,6 +808,110 @@ static napi_value UnblockSignals(napi_env env, napi_callback_info info) {
 }
 
 /*
+ * catchSignals(numbers, onSignal(number)): signals the JS runtime cannot
+ * listen for. Bun leaves SIGSTKFLT without a handler (it would kill PID 1's
+ * program unforwarded, or us) and JavaScriptCore keeps SIGPWR for its own
+ * thread suspension (WTF's SigThreadSuspendResume), so process.on() never
+ * sees either. A handler here writes the number to a pipe; a thread turns it
+ * into a call on the event loop. A handler already installed (JSC's) is
+ * chained: a signal our own process sent to one of its threads (tgkill,
+ * SI_TKILL from our pid) is still JSC's; any other is forwarded.
+ */
+#define MAX_SIGNAL 64
+static int catch_pipe[2] = {-1, -1};
+static struct sigaction caught_previous[MAX_SIGNAL + 1];
+static napi_threadsafe_function catch_tsfn = NULL;
+
+static void catch_handler(int sig, siginfo_t *info, void *context) {
+  int saved = errno;
+  struct sigaction *previous = &caught_previous[sig];
+  bool ours = info != NULL && info->si_code == SI_TKILL && info->si_pid == getpid();
+  bool chained = (previous->sa_flags & SA_SIGINFO) ? previous->sa_sigaction != NULL
+                                                   : (previous->sa_handler != SIG_DFL && previous->sa_handler != SIG_IGN);
+  if (ours && chained) {
+    if (previous->sa_flags & SA_SIGINFO)
+      previous->sa_sigaction(sig, info, context);
+    else
+      previous->sa_handler(sig);
+  } else {
+    unsigned char byte = (unsigned char)sig;
+    ssize_t ignored = write(catch_pipe[1], &byte, 1);
+    (void)ignored;
+  }
+  errno = saved;
+}
+
+static void *catch_main(void *arg) {
+  (void)arg;
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  for (;;) {
+    unsigned char byte;
+    ssize_t n = read(catch_pipe[0], &byte, 1);
+    if (n == 1) {
+      napi_call_threadsafe_function(catch_tsfn, (void *)(uintptr_t)byte, napi_tsfn_blocking);
+    } else if (n == -1 && errno != EINTR) {
+      return NULL;
+    }
+  }
+}
+
+static void deliver_signal(napi_env env, napi_value callback, void *context, void *data) {
+  (void)context;
+  if (env == NULL || callback == NULL) return;
+  napi_value number, undefined;
+  if (napi_create_int32(env, (int32_t)(uintptr_t)data, &number) == napi_ok &&
+      napi_get_undefined(env, &undefined) == napi_ok)
+    napi_call_function(env, undefined, callback, 1, &number, NULL);
+}
+
+static napi_value CatchSignals(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value args[2];
+  CHECK(napi_get_cb_info(env, info, &argc, args, NULL, NULL));
+  uint32_t n = 0;
+  if (argc < 2 || napi_get_array_length(env, args[0], &n) != napi_ok) {
+    napi_throw_type_error(env, NULL, "catchSignals(numbers: number[], onSignal)");
+    return NULL;
+  }
+  if (catch_tsfn != NULL) {
+    napi_throw_error(env, NULL, "catchSignals was already called");
+    return NULL;
+  }
+  if (pipe2(catch_pipe, O_CLOEXEC) == -1) return throw_errno(env, "pipe2", errno);
+  /* A full pipe drops a signal rather than blocking a handler. */
+  fcntl(catch_pipe[1], F_SETFL, fcntl(catch_pipe[1], F_GETFL) | O_NONBLOCK);
+  napi_value name;
+  CHECK(napi_create_string_utf8(env, "hookinit signals", NAPI_AUTO_LENGTH, &name));
+  CHECK(napi_create_threadsafe_function(env, args[1], NULL, name, 0, 1, NULL, NULL, NULL, deliver_signal,
+                                        &catch_tsfn));
+  CHECK(napi_unref_threadsafe_function(env, catch_tsfn));
+  pthread_t thread;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int err = pthread_create(&thread, &attr, catch_main, NULL);
+  pthread_attr_destroy(&attr);
+  if (err != 0) return throw_errno(env, "pthread_create", err);
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value item;
+    int32_t sig;
+    CHECK(napi_get_element(env, args[0], i, &item));
+    CHECK(napi_get_value_int32(env, item, &sig));
+    if (sig <= 0 || sig > MAX_SIGNAL) continue;
+    struct sigaction handler;
+    memset(&handler, 0, sizeof handler);
+    handler.sa_sigaction = catch_handler;
+    handler.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
+    sigfillset(&handler.sa_mask);
+    if (sigaction(sig, NULL, &caught_previous[sig]) == -1 || sigaction(sig, &handler, NULL) == -1)
+      return throw_errno(env, "sigaction", errno);
+  }
+  return js_true(env);
+}
+
+/*
  * connectUnix(path) -> fd: a blocking, close-on-exec unix stream socket
  * connected to `path`. The hook client is a short-lived process that does one
  * exchange; read(2)/write(2) on this fd spare it node:net and the stream
@@ -855,6 +960,12 @@ static napi_value TrimMemory(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
+  // Started through the hookinit directory's own ELF loader (native/front.c),
+  // the thread is named after the loader ("ld-linux-x86-64"), which is what
+  // top and ps -o comm show. Name it after us.
+  char name[16] = {0};
+  if (prctl(PR_GET_NAME, name, 0, 0, 0) == 0 && strncmp(name, "ld-", 3) == 0)
+    prctl(PR_SET_NAME, "hookinit", 0, 0, 0);
   napi_property_descriptor props[] = {
       {"spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL},
       {"reap", NULL, Reap, NULL, NULL, NULL, napi_default, NULL},
@@ -863,6 +974,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       {"ignoreTerminalStops", NULL, IgnoreTerminalStops, NULL, NULL, NULL, napi_default, NULL},
       {"isatty", NULL, IsATTY, NULL, NULL, NULL, napi_default, NULL},
       {"unblockSignals", NULL, UnblockSignals, NULL, NULL, NULL, napi_default, NULL},
+      {"catchSignals", NULL, CatchSignals, NULL, NULL, NULL, napi_default, NULL},
       {"connectUnix", NULL, ConnectUnix, NULL, NULL, NULL, napi_default, NULL},
       {"trimMemory", NULL, TrimMemory, NULL, NULL, NULL, napi_default, NULL},
       {"startReaper", NULL, StartReaper, NULL, NULL, NULL, napi_default, NULL},

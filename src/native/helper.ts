@@ -1,6 +1,7 @@
 import { accessSync, constants } from "node:fs";
 import { dirname, join } from "node:path";
 import { EXIT, ExitError } from "../core/exit-codes.js";
+import { hookinitHome } from "../core/home.js";
 
 /** The native helper's functions (native/hookinit.c). */
 export interface NativeHelper {
@@ -28,6 +29,13 @@ export interface NativeHelper {
   /** SIG_IGN for SIGTTIN and SIGTTOU (we are in the background on a terminal). */
   ignoreTerminalStops(): boolean;
   isatty(fd: number): boolean;
+  /**
+   * Handles these signals in the helper and calls `onSignal` on the event
+   * loop: for the ones the runtime cannot listen for (Bun: SIGSTKFLT, SIGIO,
+   * SIGPWR). A handler already installed for one is chained for signals the
+   * process sends its own threads.
+   */
+  catchSignals(numbers: readonly number[], onSignal: (signal: number) => void): boolean;
   /** Unblocks these signals on the calling (main) thread. */
   unblockSignals(numbers: readonly number[]): boolean;
   /** A blocking unix stream socket connected to `path`; throws with errno/syscall. */
@@ -49,13 +57,13 @@ export interface ReapedChild {
 export const NATIVE_FILE = "hookinit.node";
 
 /**
- * Where the helper is looked for: beside the executable (the single
- * executable ships as dist/hookinit + dist/hookinit.node), then beside the
- * bundle (dist/hookinit.cjs run by an installed node). Nothing is extracted
- * to /tmp: it may be read-only or noexec.
+ * Where the helper is looked for: in the hookinit directory's lib/ (beside
+ * the runtime), then beside the bundle (dist/hookinit.cjs run by an installed
+ * node). Nothing is extracted to /tmp: it may be read-only or noexec.
  */
 export function nativeHelperCandidates(): string[] {
   const places = [
+    join(hookinitHome(), "lib", NATIVE_FILE),
     join(dirname(process.execPath), NATIVE_FILE),
     typeof __dirname === "string" ? join(__dirname, NATIVE_FILE) : undefined,
   ];

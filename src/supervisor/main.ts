@@ -15,8 +15,10 @@ import { Reaper } from "./reaper.js";
 import {
   FORWARDED_SIGNALS,
   parseSignal,
+  RUNTIME_DEAF_SIGNALS,
   type RewriteTable,
   type SignalName,
+  signalName,
   signalNumber,
 } from "./signals.js";
 import { Supervisor } from "./supervisor.js";
@@ -93,9 +95,17 @@ export async function supervise(options: SuperviseOptions): Promise<number> {
   const early: SignalName[] = [];
   let deliver: (signal: SignalName) => void = (signal) => early.push(signal);
   if (onTerminal) native.ignoreTerminalStops();
+  const inHelper = RUNTIME_DEAF_SIGNALS.filter((signal) => FORWARDED_SIGNALS.includes(signal));
   for (const signal of FORWARDED_SIGNALS) {
     if (onTerminal && TERMINAL_STOP_SIGNALS.includes(signal)) continue;
+    if (inHelper.includes(signal)) continue;
     process.on(signal, () => deliver(signal));
+  }
+  if (inHelper.length > 0) {
+    native.catchSignals(inHelper.map(signalNumber), (number) => {
+      const signal = signalName(number);
+      if (signal !== undefined) deliver(signal);
+    });
   }
   native.guardFaultSignals();
   native.unblockSignals(FORWARDED_SIGNALS.map(signalNumber));

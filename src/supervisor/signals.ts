@@ -20,6 +20,19 @@ export const FORWARDED_SIGNALS: readonly SignalName[] = [...byNumber.entries()]
   .filter(([num, name]) => num <= 31 && !["SIGKILL", "SIGSTOP", "SIGCHLD"].includes(name))
   .map(([, name]) => name);
 
+/**
+ * Signals the JS runtime cannot listen for, caught by the native helper
+ * instead. Bun: process.on("SIGSTKFLT") installs no handler, and SIGPWR is
+ * JavaScriptCore's own (thread suspension for the garbage collector); SIGIO
+ * did not reach listeners in Bun 1.4.4. Node listens for all of them.
+ */
+export const RUNTIME_DEAF_SIGNALS: readonly SignalName[] =
+  (process.versions as { bun?: string }).bun === undefined
+    ? []
+    : (["SIGSTKFLT", "SIGIO", "SIGPWR"] as SignalName[]).filter(
+        (name) => name in constants.signals,
+      );
+
 export function signalNumber(name: SignalName): number {
   return constants.signals[name];
 }

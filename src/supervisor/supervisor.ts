@@ -14,7 +14,13 @@ import type { LogOutput } from "../log/logger.js";
 import type { ReapedChild } from "../native/helper.js";
 import { HookRun } from "./hook-run.js";
 import type { Reaper } from "./reaper.js";
-import { type RewriteTable, rewrite, type SignalName, signalName } from "./signals.js";
+import {
+  type RewriteTable,
+  rewrite,
+  type SignalName,
+  signalName,
+  signalNumber,
+} from "./signals.js";
 
 export interface StopPolicy {
   graceSeconds: number;
@@ -425,8 +431,9 @@ export class Supervisor {
     private readonly hooks: HookConfig,
     private readonly output: LogOutput,
     private readonly reaper: Pick<Reaper, "sweep" | "spawning" | "disown">,
+    // By number: Bun's process.kill refuses some names (SIGPWR, SIGSTKFLT).
     private readonly kill: (target: number, signal: SignalName | 0) => void = (target, signal) =>
-      process.kill(target, signal),
+      process.kill(target, signal === 0 ? 0 : signalNumber(signal)),
   ) {
     this.state = initialState({
       pid,
