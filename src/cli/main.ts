@@ -1,4 +1,5 @@
 import { writeSync } from "node:fs";
+import { restoreFrontEnvironment } from "../core/home.js";
 import { EXIT, ExitError } from "../core/exit-codes.js";
 import { CALLABLE_HOOKS, normalizeHookName } from "../core/hooks.js";
 import { VERSION } from "../core/version.js";
@@ -77,6 +78,12 @@ async function runClient(
   }
 }
 
+/** The JS runtime hookinit was built with, for --version. */
+function runtimeName(): string {
+  const bun = (process.versions as { bun?: string }).bun;
+  return bun === undefined ? `node ${process.version}` : `bun ${bun}`;
+}
+
 async function main(argv: readonly string[]): Promise<number> {
   const invocation: Invocation = parseCommandLine(argv, process.env);
   switch (invocation.kind) {
@@ -84,7 +91,7 @@ async function main(argv: readonly string[]): Promise<number> {
       say(1, helpText());
       return 0;
     case "version":
-      say(1, `hookinit ${VERSION} (node ${process.version})\n`);
+      say(1, `hookinit ${VERSION} (${runtimeName()})\n`);
       return 0;
     case "supervise":
       return supervise(invocation.options);
@@ -106,6 +113,7 @@ async function main(argv: readonly string[]): Promise<number> {
  * start, native helper) is one line and its code; anything else is a bug,
  * reported with its stack.
  */
+restoreFrontEnvironment();
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
