@@ -497,7 +497,9 @@ function missingTools(arches) {
     writeFileSync(join(dir, "t.c"), "#include <stdio.h>\nint main(void) { return 0; }\n");
     for (const arch of arches) {
       const { cc } = ARCHES[arch];
-      const result = spawnSync(cc, ["-c", "-o", join(dir, "t.o"), join(dir, "t.c")], { stdio: "ignore" });
+      const result = spawnSync(cc, ["-c", "-o", join(dir, "t.o"), join(dir, "t.c")], {
+        stdio: "ignore",
+      });
       if (result.status !== 0) missing.push(`a working ${cc} (C library headers)`);
     }
   } finally {

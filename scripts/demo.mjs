@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const hookinit = join(root, "dist", "hookinit");
+const hookinit = join(root, "dist", "hookinit", "hookinit");
 const say = (text) => console.error(`\n\x1b[1mdemo: ${text}\x1b[0m`);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -19,7 +19,7 @@ if (process.getuid?.() !== 0) {
   process.exit(1);
 }
 if (!existsSync(hookinit)) {
-  say("building dist/hookinit");
+  say("building dist/hookinit/");
   // The build prints its own one-line reason (e.g. a missing C compiler).
   const build = spawnSync(process.execPath, [join(root, "scripts", "build.mjs")], {
     stdio: "inherit",
@@ -28,7 +28,7 @@ if (!existsSync(hookinit)) {
 }
 
 say(
-  "starting: unshare --pid --fork --mount-proc dist/hookinit --config examples/demo/hooks.yaml -- node server.mjs",
+  "starting: unshare --pid --fork --mount-proc dist/hookinit/hookinit --config examples/demo/hooks.yaml -- node server.mjs",
 );
 const pid1 = spawn(
   "unshare",

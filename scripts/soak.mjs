@@ -2,7 +2,7 @@
 // npm run soak: hookinit under sustained, mixed load, then a verdict.
 //
 // ONE supervisor runs for SOAK_SECONDS (default 300) as PID 1 of a fresh pid
-// namespace (`unshare --pid --fork --mount-proc dist/hookinit --config ...
+// namespace (`unshare --pid --fork --mount-proc dist/hookinit/hookinit --config ...
 // -- node program.mjs`), with a postStart that printed 2,000 lines and a
 // preStop. Against it, at a bounded rate:
 //   - calls: status and ready, postStart joins (each replays the 2,000 lines),
@@ -24,7 +24,7 @@
 // the namespace at the end, the supervisor's RSS after the warm-up (20 s) and
 // at the end. Exit 1 when failures > 0, zombies > 0 or the end RSS is more
 // than 110% of the warm-up RSS. Traffic: unix sockets and signals only.
-// Needs root (unshare) and dist/hookinit (built if missing).
+// Needs root (unshare) and dist/hookinit/ (built if missing).
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
@@ -33,8 +33,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const hookinit = join(root, "dist", "hookinit");
-/** The supervisor under test (clients always use dist/hookinit); e.g. a wrapper running node with V8 flags. */
+const hookinit = join(root, "dist", "hookinit", "hookinit");
+/** The supervisor under test (clients always use dist/hookinit/hookinit); e.g. a wrapper running node with V8 flags. */
 const supervisorCommand = process.env.SOAK_HOOKINIT ?? hookinit;
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 300);
 const WARMUP_SECONDS = Math.min(20, SECONDS / 3);
@@ -55,7 +55,7 @@ if (!Number.isFinite(SECONDS) || SECONDS < 3) {
   process.exit(2);
 }
 if (!existsSync(hookinit)) {
-  log("building dist/hookinit");
+  log("building dist/hookinit/");
   execFileSync(process.execPath, [join(root, "scripts", "build.mjs")], { stdio: "inherit" });
 }
 

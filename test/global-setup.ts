@@ -11,7 +11,7 @@ import { FIXTURE_BIN, ROOT as root } from "./support/hookinit.js";
  */
 export default function setup(): void {
   // With E2E_HOOKINIT the suite tests that build as it is: nothing to build.
-  const exe = join(root, "dist", "hookinit");
+  const exe = join(root, "dist", "hookinit", "hookinit");
   if (
     process.env.E2E_HOOKINIT === undefined &&
     (!existsSync(exe) || newestSource() > statSync(exe).mtimeMs)

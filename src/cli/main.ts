@@ -1,6 +1,6 @@
 import { writeSync } from "node:fs";
-import { restoreFrontEnvironment } from "../core/home.js";
 import { EXIT, ExitError } from "../core/exit-codes.js";
+import { restoreFrontEnvironment } from "../core/home.js";
 import { CALLABLE_HOOKS, normalizeHookName } from "../core/hooks.js";
 import { VERSION } from "../core/version.js";
 import { supervise } from "../supervisor/main.js";

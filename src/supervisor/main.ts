@@ -15,8 +15,8 @@ import { Reaper } from "./reaper.js";
 import {
   FORWARDED_SIGNALS,
   parseSignal,
-  RUNTIME_DEAF_SIGNALS,
   type RewriteTable,
+  RUNTIME_DEAF_SIGNALS,
   type SignalName,
   signalName,
   signalNumber,

@@ -3,10 +3,10 @@
  * (PID 1 of a busybox-only image, and seven lifecycle-hook scenarios).
  *
  * test/container-setup.sh installs and configures podman first (idempotent);
- * the image is built here from a root filesystem of busybox-static, the
- * executable under test (HOOKINIT: dist/hookinit, or E2E_HOOKINIT), its
- * native helper and the shared libraries ldd lists (test/support/rootfs.ts).
- * No registry is needed.
+ * the image is built here from a root filesystem of busybox-static and the
+ * hookinit directory under test (HOOKINIT's: dist/hookinit/, or E2E_HOOKINIT)
+ * at /hookinit/, which brings its own loader and libraries
+ * (test/support/rootfs.ts). No registry is needed.
  *
  * Names are unique per run and everything is removed in afterAll. Every wait
  * polls with a generous limit; no test asserts an upper bound on time.
@@ -218,18 +218,25 @@ afterAll(async () => {
 // --- PID 1 of a pid namespace and of a container ---------------------
 
 describe.skipIf(skipReason !== undefined)("hookinit in a busybox-only root filesystem", () => {
-  test("the root filesystem holds busybox, hookinit, its helper and the libraries ldd lists", () => {
+  test("the root filesystem holds busybox and the hookinit directory with its own libraries", () => {
     if (rootfs === undefined) throw new Error("no rootfs");
     expect(rootfs.libraries.length).toBeGreaterThan(0);
     for (const library of rootfs.libraries) {
-      expect(library).toMatch(/^\/(usr\/)?lib/);
+      expect(library).toMatch(/^\/hookinit\/lib\//);
       expect(existsSync(join(rootfs.dir, library)), library).toBe(true);
     }
-    for (const file of ["hookinit", "hookinit.node", "bin/busybox", "bin/sh"]) {
+    for (const file of [
+      "hookinit/hookinit",
+      "hookinit/lib/hookinit.node",
+      "bin/busybox",
+      "bin/sh",
+    ]) {
       expect(existsSync(join(rootfs.dir, file)), file).toBe(true);
     }
     expect(rootfs.libraries.some((library) => /\/libc\.so\.6$/.test(library))).toBe(true);
     expect(rootfs.libraries.some((library) => /ld-linux/.test(library))).toBe(true);
+    // No library of the image's own: busybox is static.
+    expect(rootfs.imageFiles.filter((file) => /\.so(\.|$)/.test(file))).toEqual([]);
   });
 
   test(
@@ -244,7 +251,7 @@ describe.skipIf(skipReason !== undefined)("hookinit in a busybox-only root files
           `--mount-proc=${join(rootfs.dir, "proc")}`,
           "chroot",
           rootfs.dir,
-          "/hookinit",
+          "/hookinit/hookinit",
           "--",
           "/bin/sh",
           "-c",
@@ -371,17 +378,17 @@ describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc",
       // As the kubelet's ExecSync does, right after the container started:
       // the call may come before the control socket exists, and it joins
       // hookinit's own run (which takes 2 s).
-      const hook = await podman("exec", ctr, "/hookinit", "hook", "postStart");
+      const hook = await podman("exec", ctr, "/hookinit/hookinit", "hook", "postStart");
       expect(hook.code, `${hook.stdout}\n${hook.stderr}`).toBe(0);
       expect(hook.stdout).toContain("poststart: end");
       await waitFor(
         "hookinit ready to exit 0",
-        async () => (await podman("exec", ctr, "/hookinit", "ready")).code === 0,
+        async () => (await podman("exec", ctr, "/hookinit/hookinit", "ready")).code === 0,
         WAIT_MS,
-        async () => (await podman("exec", ctr, "/hookinit", "status")).stdout,
+        async () => (await podman("exec", ctr, "/hookinit/hookinit", "status")).stdout,
         200,
       );
-      const status = JSON.parse(await mustPodman("exec", ctr, "/hookinit", "status"));
+      const status = JSON.parse(await mustPodman("exec", ctr, "/hookinit/hookinit", "status"));
       expect(status).toMatchObject({ ready: true, hooks: { postStart: { state: "succeeded" } } });
       // Exactly one run: the client call joined it.
       const { stdout } = await logs(ctr);
@@ -402,7 +409,7 @@ describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc",
     async () => {
       const ctr = await startContainer("s3", HOOKS_ENV, ["app-term"]);
       await waitForLog(ctr, "the program's start", (stdout) => stdout.includes("app: started"));
-      const hook = await podman("exec", ctr, "/hookinit", "hook", "preStop");
+      const hook = await podman("exec", ctr, "/hookinit/hookinit", "hook", "preStop");
       expect(hook.code, `${hook.stdout}\n${hook.stderr}`).toBe(0);
       expect(hook.stdout).toContain("prestop: end");
       await mustPodman("stop", "-t", "10", ctr);
@@ -509,10 +516,18 @@ describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc",
       );
       await waitFor(
         "hookinit ready (as uid 1000) to exit 0",
-        async () => (await podman("exec", "--user", "1000", ctr, "/hookinit", "ready")).code === 0,
+        async () =>
+          (await podman("exec", "--user", "1000", ctr, "/hookinit/hookinit", "ready")).code === 0,
         WAIT_MS,
         async () => {
-          const status = await podman("exec", "--user", "1000", ctr, "/hookinit", "status");
+          const status = await podman(
+            "exec",
+            "--user",
+            "1000",
+            ctr,
+            "/hookinit/hookinit",
+            "status",
+          );
           return `${status.stdout}\n${status.stderr}`;
         },
         200,
@@ -522,7 +537,15 @@ describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc",
       const socket = jsonLines(started).find((line) => line.msg === "control socket ready");
       expect(socket?.socket, started).toMatch(/^\/dev\/shm\/hookinit-\d+-\d+\/control\.sock$/);
 
-      const hook = await podman("exec", "--user", "1000", ctr, "/hookinit", "hook", "preStop");
+      const hook = await podman(
+        "exec",
+        "--user",
+        "1000",
+        ctr,
+        "/hookinit/hookinit",
+        "hook",
+        "preStop",
+      );
       expect(hook.code, `${hook.stdout}\n${hook.stderr}`).toBe(0);
       expect(hook.stdout).toContain("prestop: end");
       await mustPodman("stop", "-t", "10", ctr);
@@ -540,7 +563,7 @@ describe.skipIf(skipReason !== undefined)("lifecycle hooks on podman with runc",
     async () => {
       const ctr = await startContainer(
         "s7",
-        ["--entrypoint", '["/hookinit","--grace","2","--"]'],
+        ["--entrypoint", '["/hookinit/hookinit","--grace","2","--"]'],
         ["app-ignore-term"],
       );
       await waitForLog(ctr, "the program's start", (stdout) =>
@@ -612,7 +635,7 @@ describe.skipIf(skipReason !== undefined)(
             "--user",
             "1000",
             app,
-            "/hookinit",
+            "/hookinit/hookinit",
             "hook",
             "postStart",
           );

@@ -22,7 +22,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import {
   chmodSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -32,12 +31,19 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { PRESTOP, STATUS, type Talk, talk } from "../support/client.js";
 import { tempDir } from "../support/files.js";
-import { asUser, cleanEnv, fixture, HOOKINIT, nsenterArgs } from "../support/hookinit.js";
+import {
+  asUser,
+  cleanEnv,
+  copyHookinit,
+  fixture,
+  HOOKINIT,
+  nsenterArgs,
+} from "../support/hookinit.js";
 import { MB, RssWatch, rssKb, zombieChildrenOf } from "../support/proc.js";
 import { cleanupAfterEach, Hookinit, run } from "../support/process.js";
 import { termReporter } from "../support/programs.js";
@@ -956,10 +962,7 @@ describe("(h) hookinit started as a non-root user (uid 1000)", () => {
     chmodSync(config, 0o644);
     // A copy the other users can reach: the checkout may sit in a 0700
     // directory (mktemp -d), which uid 1000 cannot traverse.
-    const hookinit = join(base, "hookinit");
-    copyFileSync(HOOKINIT, hookinit);
-    copyFileSync(join(dirname(HOOKINIT), "hookinit.node"), join(base, "hookinit.node"));
-    chmodSync(hookinit, 0o755);
+    const hookinit = copyHookinit(join(base, "hookinit"));
     const supervised = new Hookinit(
       [
         "unshare",

@@ -4,18 +4,32 @@
  * The e2e tests drive the built artifact as a black box: nothing under
  * test/support or test/e2e imports from src/. They reach the executable only
  * through HOOKINIT, so pointing the whole suite at another build is one
- * variable: `E2E_HOOKINIT=/path/to/hookinit npm test` (its native helper
- * is looked for beside it, as hookinit itself does).
+ * variable: `E2E_HOOKINIT=/path/to/hookinit/hookinit npm test` (the entry
+ * executable of a hookinit directory; its runtime, helper and libraries are
+ * in the directory's lib/).
  */
+import { cpSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 
 /** The executable under test; E2E_HOOKINIT points the suite at another build. */
-export const HOOKINIT = process.env.E2E_HOOKINIT ?? join(ROOT, "dist", "hookinit");
+export const HOOKINIT = process.env.E2E_HOOKINIT ?? join(ROOT, "dist", "hookinit", "hookinit");
 
-/** The native helper that ships beside HOOKINIT. */
-export const HOOKINIT_HELPER = join(dirname(HOOKINIT), "hookinit.node");
+/** The hookinit directory under test: HOOKINIT's directory. */
+export const HOOKINIT_DIR = dirname(HOOKINIT);
+
+/** The native helper that ships in the directory's lib/. */
+export const HOOKINIT_HELPER = join(HOOKINIT_DIR, "lib", "hookinit.node");
+
+/**
+ * Copies the hookinit directory under test to `dir` and returns the copy's
+ * entry executable: the directory works wherever it is copied.
+ */
+export function copyHookinit(dir: string): string {
+  cpSync(HOOKINIT_DIR, dir, { recursive: true });
+  return join(dir, "hookinit");
+}
 
 /** The C fixtures, compiled by test/global-setup.ts. */
 export const FIXTURE_BIN = join(ROOT, "test", "fixtures", "bin");

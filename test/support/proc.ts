@@ -1,8 +1,8 @@
 /** What the test (in the host's pid namespace) reads from /proc about processes. */
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 import { constants } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { HOOKINIT } from "./hookinit.js";
 
 export const SIGNALS = constants.signals;
@@ -195,9 +195,13 @@ function hookinitPath(): string {
 /** Whether `pid` runs the hookinit executable. */
 export function isHookinit(pid: number): boolean {
   // The executable under test, or a copy of it (the non-root tests run one
-  // from a directory their user can reach).
+  // from a directory their user can reach). Once started, the directory's
+  // entry executable has become its runtime, run by the directory's own ELF
+  // loader: /proc/PID/exe is <dir>/lib/ld-linux-*.
   const exe = exeOf(pid);
-  return exe === hookinitPath() || exe?.endsWith("/hookinit") === true;
+  if (exe === undefined) return false;
+  if (exe === hookinitPath() || exe.endsWith("/hookinit")) return true;
+  return /\/lib\/ld-linux[^/]*$/.test(exe) && existsSync(join(dirname(exe), "hookinit-runtime"));
 }
 
 /** The first process in the tree under `root` that runs the hookinit executable. */

@@ -2,11 +2,16 @@
  * Assembles a minimal root filesystem for the container tests and imports it
  * as a podman image: no registry needed.
  *
- *   /bin/busybox + a symlink per applet (sh, sleep, cat, ls, kill, seq, ...)
- *   /hookinit, /hookinit.node      the executable under test (HOOKINIT) and its native helper
- *   the shared libraries `ldd` lists for both (glibc, libstdc++, libgcc_s,
- *   ld-linux), at the paths ldd gives
+ *   /hookinit/                     the hookinit directory under test (the
+ *                                  entry executable, lib/ with its runtime,
+ *                                  helper, ELF loader and libraries), as is
+ *   the image's own userland, one of:
+ *     busybox  /bin/busybox (static) + a symlink per applet; no libc at all
+ *     musl     Debian's musl loader /lib/ld-musl-x86_64.so.1 and programs
+ *              built with musl-gcc (test/fixtures/userland/userland.c)
+ *     glibc    the host's glibc at its usual paths and programs built with gcc
  *   /usr/bin/<fixture>             the static C fixtures of test/fixtures/bin
+ *                                  (busybox userland only)
  *   /etc/passwd, /etc/group        root and nobody only (uid 1000 has no entry,
  *                                  as with Kubernetes' runAsUser)
  *   extra files given by the caller (hook configs, test programs)
@@ -18,6 +23,7 @@ import { execFileSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -30,9 +36,13 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 // .ts, not .js: Node runs this file directly too (see above), and it resolves only real file names.
-import { FIXTURE_BIN, HOOKINIT, HOOKINIT_HELPER } from "./hookinit.ts";
+import { FIXTURE_BIN, HOOKINIT_DIR, ROOT } from "./hookinit.ts";
 
+/** Where images hold the hookinit directory, and its entry executable. */
+export const IMAGE_HOOKINIT = "/hookinit/hookinit";
 const BUSYBOX = "/bin/busybox";
+
+export type Userland = "busybox" | "musl" | "glibc";
 
 export interface ExtraFile {
   /** Path inside the root filesystem, e.g. "/etc/hookinit/hooks.yaml". */
@@ -43,8 +53,10 @@ export interface ExtraFile {
 
 export interface Rootfs {
   dir: string;
-  /** The shared libraries copied in, as ldd names them on the host. */
+  /** The shared libraries hookinit brings, inside /hookinit/lib. */
   libraries: string[];
+  /** The image's own files outside /hookinit, relative to `dir`. */
+  imageFiles: string[];
 }
 
 /**
@@ -70,11 +82,49 @@ export function sharedLibraries(file: string): string[] {
   return libraries;
 }
 
+/** The musl loader from Debian's musl package (it is musl's libc as well). */
+export const MUSL_LOADER = "/lib/ld-musl-x86_64.so.1";
+
+/**
+ * test/fixtures/userland.c built against the image's libc: dynamically
+ * linked, so it runs only if the image's own libc is intact.
+ */
+export function buildUserlandProgram(userland: "musl" | "glibc", out: string): void {
+  const source = join(ROOT, "test", "fixtures", "userland", "userland.c");
+  const cc = userland === "musl" ? "musl-gcc" : "gcc";
+  execFileSync(cc, ["-O2", "-Wall", "-o", out, source], { stdio: "inherit" });
+}
+
+function copyInto(dir: string, from: string, to = from): void {
+  const target = join(dir, to);
+  mkdirSync(dirname(target), { recursive: true });
+  copyFileSync(from, target); // follows symlinks: the real file
+  chmodSync(target, 0o755);
+}
+
+function listFiles(dir: string, under = ""): string[] {
+  const files: string[] = [];
+  for (const entry of readdirSync(join(dir, under), { withFileTypes: true })) {
+    const path = join(under, entry.name);
+    if (entry.isDirectory()) files.push(...listFiles(dir, path));
+    else files.push(path);
+  }
+  return files;
+}
+
 /** Builds the root filesystem in DIR (a fresh temp dir by default). */
-export function buildRootfs(options: { dir?: string; extraFiles?: ExtraFile[] } = {}): Rootfs {
-  for (const file of [HOOKINIT, HOOKINIT_HELPER, BUSYBOX]) {
+export function buildRootfs(
+  options: { dir?: string; extraFiles?: ExtraFile[]; userland?: Userland } = {},
+): Rootfs {
+  const userland = options.userland ?? "busybox";
+  const needed = [join(HOOKINIT_DIR, "hookinit")];
+  if (userland === "busybox") needed.push(BUSYBOX);
+  if (userland === "musl") needed.push(MUSL_LOADER);
+  for (const file of needed) {
     if (!existsSync(file)) {
-      throw new Error(`${file} is missing: run npm run build and test/container-setup.sh`);
+      throw new Error(
+        `${file} is missing: run npm run build and test/container-setup.sh (musl: apt-get install musl musl-tools)`,
+      );
     }
   }
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), "hookinit-rootfs-"));
@@ -84,36 +134,34 @@ export function buildRootfs(options: { dir?: string; extraFiles?: ExtraFile[] } 
   mkdirSync(join(dir, "tmp"), { recursive: true });
   chmodSync(join(dir, "tmp"), 0o1777);
 
-  // busybox and one symlink per applet, where busybox would install it.
-  copyFileSync(BUSYBOX, join(dir, "bin/busybox"));
-  chmodSync(join(dir, "bin/busybox"), 0o755);
-  const applets = execFileSync(BUSYBOX, ["--list-full"], { encoding: "utf8" })
-    .split("\n")
-    .filter((line) => line !== "" && line !== "bin/busybox");
-  for (const applet of applets) {
-    const target = join(dir, applet);
-    if (existsSync(target)) continue;
-    mkdirSync(dirname(target), { recursive: true });
-    symlinkSync("/bin/busybox", target);
+  if (userland === "busybox") {
+    // busybox and one symlink per applet, where busybox would install it.
+    copyInto(dir, BUSYBOX);
+    const applets = execFileSync(BUSYBOX, ["--list-full"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line !== "" && line !== "bin/busybox");
+    for (const applet of applets) {
+      const target = join(dir, applet);
+      if (existsSync(target)) continue;
+      mkdirSync(dirname(target), { recursive: true });
+      symlinkSync("/bin/busybox", target);
+    }
+  } else {
+    const program = join(dir, "usr/bin/userland");
+    buildUserlandProgram(userland, program);
+    const libraries = userland === "musl" ? [MUSL_LOADER] : sharedLibraries(program);
+    for (const library of libraries) copyInto(dir, library);
   }
 
-  // hookinit and what its loader needs.
-  copyFileSync(HOOKINIT, join(dir, "hookinit"));
-  chmodSync(join(dir, "hookinit"), 0o755);
-  copyFileSync(HOOKINIT_HELPER, join(dir, "hookinit.node"));
-  chmodSync(join(dir, "hookinit.node"), 0o755);
-  const libraries = [
-    ...new Set([...sharedLibraries(HOOKINIT), ...sharedLibraries(HOOKINIT_HELPER)]),
-  ];
-  for (const library of libraries) {
-    const target = join(dir, library);
-    mkdirSync(dirname(target), { recursive: true });
-    copyFileSync(library, target); // follows symlinks: the real file
-    chmodSync(target, 0o755);
-  }
+  // The hookinit directory, as it ships; it brings its own loader and libraries.
+  const home = join(dir, "hookinit");
+  cpSync(HOOKINIT_DIR, home, { recursive: true });
+  const libraries = readdirSync(join(home, "lib"))
+    .filter((name) => /\.so/.test(name))
+    .map((name) => `/hookinit/lib/${name}`);
 
   // The static test fixtures, if global-setup built them.
-  if (existsSync(FIXTURE_BIN)) {
+  if (userland === "busybox" && existsSync(FIXTURE_BIN)) {
     for (const name of readdirSync(FIXTURE_BIN)) {
       const target = join(dir, "usr/bin", name);
       rmSync(target, { force: true });
@@ -133,7 +181,8 @@ export function buildRootfs(options: { dir?: string; extraFiles?: ExtraFile[] } 
     writeFileSync(target, file.content);
     chmodSync(target, file.mode ?? 0o644);
   }
-  return { dir, libraries };
+  const imageFiles = listFiles(dir).filter((path) => !path.startsWith("hookinit/"));
+  return { dir, libraries, imageFiles };
 }
 
 /**
@@ -146,7 +195,11 @@ export function importImage(dir: string, image: string, changes: string[] = []):
     const tar = join(tarDir, "rootfs.tar");
     execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", dir, "-cf", tar, "."]);
     const args = ["import", "--quiet"];
-    for (const change of ["ENV PATH=/bin:/usr/bin", 'ENTRYPOINT ["/hookinit","--"]', ...changes]) {
+    for (const change of [
+      "ENV PATH=/bin:/usr/bin",
+      `ENTRYPOINT ["${IMAGE_HOOKINIT}","--"]`,
+      ...changes,
+    ]) {
       args.push("--change", change);
     }
     args.push(tar, image);
@@ -159,7 +212,7 @@ export function importImage(dir: string, image: string, changes: string[] = []):
 if (process.argv[1] === import.meta.filename) {
   const [image, dir] = process.argv.slice(2);
   if (image === undefined) {
-    process.stderr.write("usage: node test/rootfs.ts IMAGE-NAME [DIR]\n");
+    process.stderr.write("usage: node test/support/rootfs.ts IMAGE-NAME [DIR]\n");
     process.exit(2);
   }
   const rootfs = buildRootfs(dir === undefined ? {} : { dir });

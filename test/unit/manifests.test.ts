@@ -54,7 +54,7 @@ describe("docker/examples manifests", () => {
           for (const container of containers) {
             for (const handler of Object.values(container.lifecycle ?? {})) {
               expect(handler).toEqual({
-                exec: { command: expect.arrayContaining(["/hookinit", "hook"]) },
+                exec: { command: expect.arrayContaining(["/hookinit/hookinit", "hook"]) },
               });
             }
           }
