@@ -45,7 +45,7 @@
 #define DEFAULT_HOME "/hookinit"
 
 #ifdef HOOKINIT_CLIENT
-int hookinit_client_main(int argc, char **argv);
+#include "client.h"
 #endif
 
 extern char **environ;

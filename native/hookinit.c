@@ -69,7 +69,12 @@
  * to the old one, which every glibc since 2.2.5 provides (from libpthread,
  * which Node links), so the helper keeps Node's own floor of glibc 2.28.
  */
+#if defined(__x86_64__)
 __asm__(".symver pthread_create,pthread_create@GLIBC_2.2.5");
+#elif defined(__aarch64__)
+/* aarch64's first glibc (2.17) is its baseline. */
+__asm__(".symver pthread_create,pthread_create@GLIBC_2.17");
+#endif
 
 #define CHECK(call)                                                            \
   do {                                                                         \

@@ -207,25 +207,19 @@ function buildNoProc(arch, out) {
 function buildFront(arch, out) {
   const [cc] = ARCHES[arch].frontCc;
   need(cc, ARCHES[arch].apt);
-  const sources = [join(root, "native", "front.c")];
-  const client = join(root, "native", "client.c");
-  const defines = [];
-  if (existsSync(client)) {
-    sources.push(client);
-    defines.push("-DHOOKINIT_CLIENT");
-  }
   run(cc, [
     "-Os",
     "-Wall",
     "-Wextra",
-    "-std=gnu11",
-    "-D_GNU_SOURCE",
+    "-Werror",
     "-static",
     "-s",
-    ...defines,
+    "-DHOOKINIT_CLIENT",
     "-o",
     out,
-    ...sources,
+    join(root, "native", "front.c"),
+    join(root, "native", "client.c"),
+    "-lm",
   ]);
 }
 
@@ -489,7 +483,7 @@ function missingTools(arches) {
     if (!which(cc)) missing.push(cc);
     else if (!which(cc.replace(/gcc$/, "strip"))) missing.push(cc.replace(/gcc$/, "strip"));
   }
-  if (missing.length > 0) return missing;
+  if (missing.length > 0) return [...new Set(missing)];
   // A compiler without the C library's headers (gcc installed without
   // libc6-dev) cannot build the helper either: compile one line to see.
   const dir = mkdtempSync(join(tmpdir(), "hookinit-cc-"));

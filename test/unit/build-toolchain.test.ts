@@ -3,7 +3,7 @@
  * machine without a C compiler: scripts/build.mjs stops before touching
  * dist/ with one line naming the Debian packages, or, as root, installs
  * them the way .ci/run does. PATH here holds only `node` (and stubs), so
- * the machine's own gcc, make and python3 are out of sight.
+ * the machine's own gcc, musl-gcc and binutils are out of sight.
  */
 import { spawnSync } from "node:child_process";
 import {
@@ -24,7 +24,7 @@ import { afterEach, describe, expect, it } from "vitest";
 const ROOT = join(import.meta.dirname, "..", "..");
 const BUILD = join(ROOT, "scripts", "build.mjs");
 const LINE =
-  /^build: the native helper needs python3, make, gcc and g\+\+ \(node-gyp\), the C client musl-gcc; missing: python3, make, gcc, g\+\+, musl-gcc \(for the static C client\)\. On Debian install them: apt-get install build-essential python3 musl-tools$/;
+  /^build: the C parts need gcc, musl-gcc and binutils; missing: gcc, musl-gcc, readelf, strip\. On Debian install them: apt-get install build-essential musl-tools$/;
 
 const scratches: string[] = [];
 afterEach(() => {
@@ -51,10 +51,10 @@ function build(bin: string, args: string[], env: Record<string, string> = {}) {
   });
 }
 
-describe("scripts/build.mjs on a machine without gcc, make or python3", () => {
-  it("fails with one line naming build-essential and python3, before touching dist/", () => {
+describe("scripts/build.mjs on a machine without gcc, musl-gcc or binutils", () => {
+  it("fails with one line naming build-essential and musl-tools, before touching dist/", () => {
     const { bin } = bareBin();
-    const exe = join(ROOT, "dist", "hookinit");
+    const exe = join(ROOT, "dist", "hookinit", "hookinit");
     const before = existsSync(exe) ? statSync(exe).mtimeMs : undefined;
     const result = build(bin, [], { HOOKINIT_BUILD_INSTALL: "0" });
     expect(result.status).toBe(1);
@@ -67,14 +67,14 @@ describe("scripts/build.mjs on a machine without gcc, make or python3", () => {
   it("as root, installs them with apt-get the way .ci/run does (not root: the same one line)", () => {
     const { dir, bin } = bareBin();
     // apt-get records its arguments; `install` puts working stand-ins for the
-    // tools on PATH, as installing build-essential and python3 would.
+    // tools on PATH, as installing build-essential and musl-tools would.
     const tool = "#!/bin/sh\nexit 0\n";
     writeFileSync(
       join(bin, "apt-get"),
       `#!/bin/sh
 echo "$*" >>"${join(dir, "apt.log")}"
 if [ "$1" = install ]; then
-  for t in python3 make cc gcc g++ musl-gcc; do printf '%s' '${tool}' >"${bin}/$t"; /bin/chmod 755 "${bin}/$t"; done
+  for t in gcc musl-gcc readelf strip; do printf '%s' '${tool}' >"${bin}/$t"; /bin/chmod 755 "${bin}/$t"; done
 fi
 `,
     );
@@ -83,8 +83,8 @@ fi
     const log = existsSync(join(dir, "apt.log")) ? readFileSync(join(dir, "apt.log"), "utf8") : "";
     if (process.getuid?.() === 0) {
       expect(result.status, result.stderr).toBe(0);
-      expect(log).toBe("update -qq\ninstall -y -qq build-essential python3 musl-tools\n");
-      expect(result.stderr).toContain("build: installing build-essential python3 musl-tools");
+      expect(log).toBe("update -qq\ninstall -y -qq build-essential musl-tools\n");
+      expect(result.stderr).toContain("build: installing build-essential musl-tools");
     } else {
       expect(result.status).toBe(1);
       expect(log).toBe("");
