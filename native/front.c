@@ -39,8 +39,10 @@
 #define RUNTIME "hookinit-runtime"
 // Preloaded when present: lets the runtime start without /proc (native/noproc.c).
 #define NOPROC "libhookinit-noproc.so"
-// The directory cannot run its runtime (a file is missing or not executable).
-#define EXIT_BROKEN 70
+// The directory cannot run its runtime (a file is missing or not executable):
+// a broken installation, as a missing native helper is (EX_OSFILE,
+// src/core/exit-codes.ts).
+#define EXIT_BROKEN 72
 // Where images hold the directory; the last guess when nothing else tells.
 #define DEFAULT_HOME "/hookinit"
 
@@ -50,10 +52,10 @@
 
 extern char **environ;
 
-static void say(const char *a, const char *b, const char *c) {
-  // One write: lines from concurrent hook calls do not interleave.
-  char line[PATH_MAX + 256];
-  int n = snprintf(line, sizeof line, "hookinit: %s%s%s\n", a, b, c);
+static void say(const char *a, const char *b, const char *c, const char *d) {
+  // One line, one write: lines from concurrent calls do not interleave.
+  char line[3 * PATH_MAX];
+  int n = snprintf(line, sizeof line, "hookinit: %s%s%s%s\n", a, b, c, d);
   if (n > 0) {
     ssize_t ignored = write(2, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
     (void)ignored;
@@ -145,13 +147,13 @@ int main(int argc, char **argv) {
       snprintf(libdir, sizeof libdir, "%s/lib", home) >= (int)sizeof libdir ||
       snprintf(runtime, sizeof runtime, "%s/lib/%s", home, RUNTIME) >= (int)sizeof runtime ||
       snprintf(entry, sizeof entry, "%s/hookinit", home) >= (int)sizeof entry) {
-    say("path too long: ", home, "");
+    say("path too long: ", home, "", "");
     return EXIT_BROKEN;
   }
 
   char **args = calloc((size_t)argc + 8, sizeof *args);
   if (args == NULL) {
-    say("out of memory", "", "");
+    say("out of memory", "", "", "");
     return EXIT_BROKEN;
   }
   int n = 0;
@@ -169,10 +171,10 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) args[n++] = argv[i];
   args[n] = NULL;
 
-  execve(loader, args, runtime_environment());
-  int error = errno;
-  say("cannot run ", loader, "");
-  say(strerror(error), ": the hookinit directory ", home);
-  say("must hold lib/", HOOKINIT_LOADER, " and lib/" RUNTIME " (copy the whole directory)");
+  // The loader would report a missing runtime as its own exit 127, which
+  // reads as "command not found": look first (one syscall).
+  if (access(runtime, R_OK) == 0) execve(loader, args, runtime_environment());
+  say(strerror(errno), ": cannot run the hookinit directory ", home,
+      " (lib/" HOOKINIT_LOADER ", lib/" RUNTIME "): copy it whole");
   return EXIT_BROKEN;
 }

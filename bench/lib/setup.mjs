@@ -10,7 +10,9 @@ import {
   C_DIR,
   HELPERS,
   HOOKINIT,
-  HOOKINIT_NODE,
+  HOOKINIT_HELPER,
+  HOOKINIT_NODE_SEA,
+  HOOKINITS,
   helper,
   node24,
   PEERS,
@@ -56,11 +58,20 @@ export function ensurePackages() {
   });
 }
 
-/** `npm run build` when the single executable or its native helper is missing. */
+/** `npm run build` (and `build:node` for the Node column) when a directory is missing or stale. */
 export function ensureDist() {
-  if (existsSync(HOOKINIT) && existsSync(HOOKINIT_NODE)) return;
-  log("dist/ is missing: npm run build");
-  execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  if (!existsSync(HOOKINIT) || !existsSync(HOOKINIT_HELPER) || distIsStale(HOOKINIT)) {
+    log("dist/hookinit/ is missing or stale: npm run build");
+    execFileSync("npm", ["run", "build"], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
+  }
+  const node = HOOKINITS.some((c) => c.runtime === "node");
+  if (node && (!existsSync(HOOKINIT_NODE_SEA) || distIsStale(HOOKINIT_NODE_SEA))) {
+    log("dist/node/hookinit/ is missing or stale: npm run build:node");
+    execFileSync("npm", ["run", "build:node"], {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+  }
 }
 
 /** Compiles bench/c/NAME.c into .bench/bin/NAME when the binary is older than its sources. */
@@ -97,9 +108,9 @@ function newestMtime(dir) {
   return newest;
 }
 
-/** True when dist/hookinit is older than the sources it is built from. */
-function distIsStale() {
-  const built = statSync(HOOKINIT).mtimeMs;
+/** True when a built directory's entry is older than the sources it is built from. */
+function distIsStale(exe = HOOKINIT) {
+  const built = statSync(exe).mtimeMs;
   return Math.max(newestMtime(join(ROOT, "src")), newestMtime(join(ROOT, "native"))) > built;
 }
 
@@ -132,6 +143,9 @@ export function describeMachine() {
     loadBefore: os.loadavg(),
     distStale: distIsStale(),
     hookinit: hookinitVersion,
+    hookinitRuntimes: Object.fromEntries(
+      HOOKINITS.map((c) => [c.init, version(c.exe, ["--version"])]),
+    ),
     hookinitNode: /node (v[\d.]+)/.exec(hookinitVersion ?? "")?.[1],
     node: output(node24(), ["--version"]),
     nodePath: node24(),

@@ -19,8 +19,10 @@ export const EXIT = {
   INTERNAL: 70,
   /**
    * The native helper (hookinit.node) is missing, unreadable or cannot be
-   * loaded: the installation is broken, which is not a usage error
-   * (EX_OSFILE, sysexits.h: a file the program needs is missing or bad).
+   * loaded, or the hookinit directory lacks its runtime or ELF loader (the
+   * entry executable, native/front.c, says so): the installation is broken,
+   * which is not a usage error (EX_OSFILE, sysexits.h: a file the program
+   * needs is missing or bad).
    */
   NATIVE_HELPER: 72,
   /** A hook stopped by its timeoutSeconds or by the end of the grace, as timeout(1) exits. */

@@ -282,8 +282,13 @@ async function httpRequest(
     );
     request.once("error", (error: NodeJS.ErrnoException) => {
       if (context.signal.aborted) return resolve(done(abortedResult(context.signal)));
-      // OpenSSL's reading of an HTTP response where a TLS record should be.
-      if (scheme === "HTTPS" && /wrong version number/i.test(error.message)) {
+      // An HTTP response where a TLS record should be: OpenSSL's (Node) or
+      // BoringSSL's (Bun) "wrong version number".
+      if (
+        scheme === "HTTPS" &&
+        (error.code === "ERR_SSL_WRONG_VERSION_NUMBER" ||
+          /wrong[ _]version[ _]number/i.test(error.message))
+      ) {
         return resolve(done({ exitCode: EXIT.FAILURE, error: "plain HTTP answer" }, true));
       }
       const reason = `GET ${url} failed: ${error.code ?? error.message}`;

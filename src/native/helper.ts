@@ -65,7 +65,11 @@ export function nativeHelperCandidates(): string[] {
   const places = [
     join(hookinitHome(), "lib", NATIVE_FILE),
     join(dirname(process.execPath), NATIVE_FILE),
-    typeof __dirname === "string" ? join(__dirname, NATIVE_FILE) : undefined,
+    // Beside the bundle run by Node. Bun compiles the build machine's
+    // directory into __dirname, which means nothing where hookinit runs.
+    typeof __dirname === "string" && (process.versions as { bun?: string }).bun === undefined
+      ? join(__dirname, NATIVE_FILE)
+      : undefined,
   ];
   return [...new Set(places.filter((p): p is string => typeof p === "string" && p !== ""))];
 }
@@ -111,6 +115,6 @@ export function loadNativeHelper(): NativeHelper {
   }
   throw new NativeHelperError(
     `native helper ${NATIVE_FILE} not found (looked in ${candidates.join(", ")}); ` +
-      `copy it next to the hookinit executable`,
+      `copy the whole hookinit directory (it belongs in lib/, or beside hookinit.cjs)`,
   );
 }

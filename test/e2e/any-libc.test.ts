@@ -325,7 +325,10 @@ async function upAndReady(c: Container, p: Prepared): Promise<void> {
     async () => (await c.output()).split("\n").includes("up"),
     WAIT_MS,
   );
-  const started = parseLogLines(await c.output()).find((record) => record.msg === "started");
+  // hookinit logs "started" once its logger is loaded, which may come after the program's first line.
+  const started = await waitFor("hookinit's 'started' record", async () =>
+    parseLogLines(await c.output()).find((record) => record.msg === "started"),
+  );
   expect(started).toMatchObject({ pid1: true });
   await waitFor(
     "hookinit ready",

@@ -5,11 +5,11 @@
  * problem. hookinit runs as PID 1 of a fresh pid namespace throughout.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, linkSync, writeFileSync } from "node:fs";
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../support/files.js";
-import { HOOKINIT } from "../support/hookinit.js";
+import { copyHookinit, HOOKINIT } from "../support/hookinit.js";
 import { lines, parseLogLines } from "../support/logs.js";
 import { SIGNALS } from "../support/proc.js";
 import { cleanupAfterEach, runHookinit, startHookinit } from "../support/process.js";
@@ -141,27 +141,49 @@ describe("usage errors exit 2 with one line on stderr", () => {
 });
 
 describe("a broken installation exits 72, not 2", () => {
-  /** The executable alone in a directory of its own: no hookinit.node beside it. */
-  function lonelyCopy(): string {
-    const copy = join(tempDir(), "hookinit");
-    try {
-      linkSync(HOOKINIT, copy);
-    } catch {
-      copyFileSync(HOOKINIT, copy);
-    }
+  const env = () =>
+    Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("HOOKINIT_")));
+
+  /** A copy of the hookinit directory without `without` (a path inside it). */
+  function brokenCopy(without: string): string {
+    const copy = copyHookinit(join(tempDir(), "hookinit"));
+    rmSync(join(copy, "..", without));
     return copy;
   }
 
-  it.each([
-    ["the supervisor", ["--", "true"]],
-    ["a client", ["status"]],
-  ])("%s without its native helper", (_, args) => {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith("HOOKINIT_")),
-    );
-    const result = spawnSync(lonelyCopy(), args, { encoding: "utf8", env, timeout: 30_000 });
+  it("the supervisor without its native helper", () => {
+    const result = spawnSync(brokenCopy("lib/hookinit.node"), ["--", "true"], {
+      encoding: "utf8",
+      env: env(),
+      timeout: 30_000,
+    });
     expect(result.status, result.stderr).toBe(72);
     expect(lines(result.stderr), result.stderr).toHaveLength(1);
     expect(result.stderr).toContain("hookinit.node");
+  });
+
+  it.each([["lib/hookinit-runtime"], ["lib/ld-linux-x86-64.so.2"]])(
+    "the entry executable without %s",
+    (missing) => {
+      const result = spawnSync(brokenCopy(missing), ["--version"], {
+        encoding: "utf8",
+        env: env(),
+        timeout: 30_000,
+      });
+      expect(result.status, result.stderr).toBe(72);
+      expect(lines(result.stderr), result.stderr).toHaveLength(1);
+      expect(result.stderr).toContain("copy it whole");
+    },
+  );
+
+  it("a client needs neither: the entry executable answers hook, status and ready itself", () => {
+    const copy = brokenCopy("lib/hookinit-runtime");
+    const result = spawnSync(copy, ["ready"], {
+      encoding: "utf8",
+      env: { ...env(), HOOKINIT_SOCKET: join(tempDir(), "nobody.sock") },
+      timeout: 30_000,
+    });
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toContain("not ready");
   });
 });

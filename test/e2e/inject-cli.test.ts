@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
 import { tempDir } from "../support/files.js";
-import { HOOKINIT, ROOT } from "../support/hookinit.js";
+import { copyHookinit, HOOKINIT, ROOT } from "../support/hookinit.js";
 import { cleanupAfterEach } from "../support/process.js";
 import { waitFor } from "../support/wait.js";
 
@@ -223,12 +223,8 @@ describe("hookinit install DIR", () => {
     const dir = tempDir();
     chmodSync(dir, 0o755);
     const home = join(dir, "hookinit");
-    mkdirSync(home, { mode: 0o755 });
-    for (const name of readdirSync(join(HOOKINIT, ".."))) {
-      if (!/^hookinit(\.node)?$/.test(name)) continue;
-      copyFileSync(join(HOOKINIT, "..", name), join(home, name));
-      chmodSync(join(home, name), 0o755);
-    }
+    copyHookinit(home);
+    chmodSync(home, 0o755);
     return home;
   }
   const home = publicCopy();
@@ -239,8 +235,8 @@ describe("hookinit install DIR", () => {
     const first = await run(entry, ["install", target]);
     expect(first.code, first.stderr).toBe(0);
     expect(readdirSync(target).sort()).toEqual(readdirSync(home).sort());
-    expect(readFileSync(join(target, "hookinit.node"))).toEqual(
-      readFileSync(join(home, "hookinit.node")),
+    expect(readFileSync(join(target, "lib", "hookinit.node"))).toEqual(
+      readFileSync(join(home, "lib", "hookinit.node")),
     );
     const before = statSync(join(target, "hookinit")).ino;
     const second = await run(entry, ["install", target]);
@@ -269,7 +265,7 @@ describe("hookinit install DIR", () => {
     expect(readdirSync(target).sort()).toEqual(readdirSync(home).sort());
     expect(statSync(join(target, "hookinit")).uid).toBe(65534);
     // A changed file is replaced; the rest is left alone.
-    writeFileSync(join(target, "hookinit.node"), "stale");
+    writeFileSync(join(target, "lib", "hookinit.node"), "stale");
     const again = await run("setpriv", [
       "--reuid=65534",
       "--regid=65534",
@@ -278,10 +274,10 @@ describe("hookinit install DIR", () => {
       "install",
       target,
     ]);
-    expect(again.stdout).toContain("hookinit.node");
-    expect(again.stdout).not.toContain("hookinit.node, hookinit");
-    expect(readFileSync(join(target, "hookinit.node"))).toEqual(
-      readFileSync(join(home, "hookinit.node")),
+    expect(again.stdout).toContain("lib");
+    expect(again.stdout).not.toContain("lib, hookinit");
+    expect(readFileSync(join(target, "lib", "hookinit.node"))).toEqual(
+      readFileSync(join(home, "lib", "hookinit.node")),
     );
   });
 
