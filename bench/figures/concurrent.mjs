@@ -1,11 +1,12 @@
 // Figure 7: 100 concurrent hook calls (hookinit only): total time and failures.
 import { closeSync, openSync } from "node:fs";
-import { COUNTS, HOOKINIT } from "../lib/config.mjs";
+import { COUNTS, HOOKINITS, hookinitExe } from "../lib/config.mjs";
 import { clientEnv, sleep, wall } from "../lib/proc.mjs";
 import { fmtNs, fmtRatio, ratio, summarize } from "../lib/stats.mjs";
 import { hookRecords, postStartDone, startSupervisor } from "./hooks.mjs";
 
-export async function run({ scratch, progress }) {
+async function runFor(init, { scratch, progress }) {
+  const HOOKINIT = hookinitExe(init);
   const n = COUNTS.concurrent;
   const series = {
     fresh: { totals: [], failures: 0, codes: new Set(), runsOfHook: [] },
@@ -20,11 +21,11 @@ export async function run({ scratch, progress }) {
   };
 
   for (let round = 0; round < COUNTS.concurrentRuns; round++) {
-    progress(`figure 7: round ${round + 1}/${COUNTS.concurrentRuns}`);
+    progress(`figure 7 (${init}): round ${round + 1}/${COUNTS.concurrentRuns}`);
     // N callers of preStop on a fresh supervisor: all must join one run.
     const logFile = scratch.path("supervisor.log");
     const fd = openSync(logFile, "w");
-    const fresh = await startSupervisor(scratch, { preStop: ["true"] }, { stdout: fd });
+    const fresh = await startSupervisor(scratch, { preStop: ["true"] }, { stdout: fd, init });
     try {
       await sleep(COUNTS.settleMs);
       record(
@@ -45,7 +46,7 @@ export async function run({ scratch, progress }) {
     const joined = await startSupervisor(
       scratch,
       { postStart: ["true"] },
-      { waitFor: postStartDone },
+      { waitFor: postStartDone, init },
     );
     try {
       record(
@@ -126,5 +127,21 @@ export async function run({ scratch, progress }) {
       version: { ...version, failures: series.version.failures },
       callers: n,
     },
+  };
+}
+
+/** Once per hookinit column (runtime): one table each, metrics by column. */
+export async function run(context) {
+  const results = [];
+  for (const { init, label } of HOOKINITS) {
+    results.push({ init, label, figure: await runFor(init, context) });
+  }
+  const [first] = results;
+  return {
+    ...first.figure,
+    tables: results.flatMap(({ label, figure }) =>
+      figure.tables.map((t) => ({ ...t, caption: label })),
+    ),
+    metrics: Object.fromEntries(results.map(({ init, figure }) => [init, figure.metrics])),
   };
 }

@@ -2,7 +2,7 @@
 // (private memory, what each container really pays) and VmRSS.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { COUNTS, INITS, node24 } from "../lib/config.mjs";
+import { COUNTS, HOOKINITS, INITS, isHookinit, node24 } from "../lib/config.mjs";
 import { childEnv, sleep, startInit, waitFor, writeHookConfig } from "../lib/proc.mjs";
 import { fmtKiB, fmtRatio, ratio, summarize } from "../lib/stats.mjs";
 
@@ -24,24 +24,22 @@ export async function run({ scratch, progress }) {
   const preStop = writeHookConfig(scratch, { preStop: ["true"] });
   const postStart = writeHookConfig(scratch, { postStart: ["true"] });
   const variants = [
-    ...INITS.filter((init) => init !== "hookinit").map((init) => ({ name: init, init })),
-    {
-      name: "hookinit",
-      init: "hookinit",
-      label: "hookinit, no --config (control socket listening)",
-    },
-    {
-      name: "hookinit+preStop",
-      init: "hookinit",
-      config: preStop,
-      label: "hookinit, --config with a preStop exec (not run yet)",
-    },
-    {
-      name: "hookinit+postStart",
-      init: "hookinit",
-      config: postStart,
-      label: "hookinit, --config with a postStart exec (ran once at start)",
-    },
+    ...INITS.filter((init) => !isHookinit(init)).map((init) => ({ name: init, init })),
+    ...HOOKINITS.flatMap(({ init, label }) => [
+      { name: init, init, label: `${label}, no --config (control socket listening)` },
+      {
+        name: `${init}+preStop`,
+        init,
+        config: preStop,
+        label: `${label}, --config with a preStop exec (not run yet)`,
+      },
+      {
+        name: `${init}+postStart`,
+        init,
+        config: postStart,
+        label: `${label}, --config with a postStart exec (ran once at start)`,
+      },
+    ]),
   ];
   const samples = Object.fromEntries(
     [...variants.map((v) => v.name), IDLE_NODE].map((name) => [name, []]),

@@ -2,7 +2,7 @@
 // handler into PID 1's stdout, with every line accounted for and in order.
 import { createReadStream, existsSync, rmSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { COUNTS, HOOKINIT, helper } from "../lib/config.mjs";
+import { COUNTS, HOOKINITS, helper, hookinitExe } from "../lib/config.mjs";
 import {
   clientEnv,
   readNumber,
@@ -57,7 +57,7 @@ async function checkClient(file, expected) {
   return { count, lost: expected - count, inOrder: disorder === 0 && count > 0 };
 }
 
-async function sample(scratch, hook) {
+async function sample(scratch, hook, init) {
   const n = COUNTS.lines;
   const stampFile = scratch.path("emit-start");
   const logFile = scratch.path("pid1-stdout.jsonl");
@@ -65,7 +65,7 @@ async function sample(scratch, hook) {
   const config = writeHookConfig(scratch, { [hook]: [helper("emit"), String(n), stampFile] });
   // capture owns PID 1's stdout pipe and notes when the handler's last line arrives.
   const launched = startInit(scratch, {
-    init: "hookinit",
+    init,
     config,
     program: ["/bin/sleep", "3600"],
     launcher: [helper("capture"), logFile, markFile, `"msg":"${n}"}`, "--"],
@@ -82,7 +82,7 @@ async function sample(scratch, hook) {
       });
       await sleep(COUNTS.settleMs);
       clientFile = scratch.path("client-stdout.txt");
-      client = wall([HOOKINIT, "hook", "preStop"], {
+      client = wall([hookinitExe(init), "hook", "preStop"], {
         env: clientEnv(launched.socket),
         stdoutFile: clientFile,
       }).runs[0];
@@ -116,7 +116,7 @@ async function sample(scratch, hook) {
   };
 }
 
-export async function run({ scratch, progress }) {
+async function runFor(init, { scratch, progress }) {
   const cases = [
     { hook: "postStart", label: "postStart, run by the supervisor (container log only)" },
     {
@@ -128,8 +128,8 @@ export async function run({ scratch, progress }) {
   for (const { hook } of cases) {
     results[hook] = [];
     for (let i = 0; i < COUNTS.outputRuns; i++) {
-      progress(`figure 8: ${hook} run ${i + 1}/${COUNTS.outputRuns}`);
-      results[hook].push(await sample(scratch, hook));
+      progress(`figure 8 (${init}): ${hook} run ${i + 1}/${COUNTS.outputRuns}`);
+      results[hook].push(await sample(scratch, hook, init));
     }
   }
   const rows = cases.map(({ hook, label }) => {
@@ -205,5 +205,21 @@ export async function run({ scratch, progress }) {
         ];
       }),
     ),
+  };
+}
+
+/** Once per hookinit column (runtime): one table each, metrics by column. */
+export async function run(context) {
+  const results = [];
+  for (const { init, label } of HOOKINITS) {
+    results.push({ init, label, figure: await runFor(init, context) });
+  }
+  const [first] = results;
+  return {
+    ...first.figure,
+    tables: results.flatMap(({ label, figure }) =>
+      figure.tables.map((t) => ({ ...t, caption: label })),
+    ),
+    metrics: Object.fromEntries(results.map(({ init, figure }) => [init, figure.metrics])),
   };
 }

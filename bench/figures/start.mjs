@@ -1,7 +1,7 @@
 // Figure 1: start to program. From the execve() of the init to the first
 // instruction of the program it starts (a static stand-in for /bin/true).
 import { existsSync, rmSync } from "node:fs";
-import { COUNTS, HOOKINIT, helper, INITS, node24 } from "../lib/config.mjs";
+import { COUNTS, HOOKINITS, helper, INITS, node24 } from "../lib/config.mjs";
 import { initArgv, launchArgs, readNumber, rotate, runSync, wall } from "../lib/proc.mjs";
 import { fmtNs, fmtRatio, ratio, summarize } from "../lib/stats.mjs";
 
@@ -41,7 +41,12 @@ export async function run({ scratch, progress }) {
   const errors = new Map();
   const references = {
     "node -e 0": { argv: [node24(), "-e", "0"], samples: [] },
-    "hookinit --version": { argv: [HOOKINIT, "--version"], samples: [] },
+    ...Object.fromEntries(
+      HOOKINITS.map(({ init, exe }) => [
+        `${init} --version`,
+        { argv: [exe, "--version"], samples: [] },
+      ]),
+    ),
   };
 
   for (let i = 0; i < runs; i++) {
@@ -119,6 +124,9 @@ export async function run({ scratch, progress }) {
       child: Object.fromEntries(INITS.map((init) => [init, metric(init, "child")])),
       nodeE0: node,
       version: summarize(references["hookinit --version"].samples),
+      versions: Object.fromEntries(
+        HOOKINITS.map(({ init }) => [init, summarize(references[`${init} --version`].samples)]),
+      ),
     },
   };
 }

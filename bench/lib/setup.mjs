@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import os from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import {
   BIN_DIR,
   C_DIR,
@@ -114,6 +114,18 @@ function distIsStale(exe = HOOKINIT) {
   return Math.max(newestMtime(join(ROOT, "src")), newestMtime(join(ROOT, "native"))) > built;
 }
 
+/** Bytes and files of a hookinit directory, everything in it counted. */
+function directorySize(dir) {
+  let bytes = 0;
+  let files = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    bytes += statSync(join(entry.parentPath ?? entry.path, entry.name)).size;
+    files += 1;
+  }
+  return { dir: relative(ROOT, dir), bytes, files };
+}
+
 /** What the report says about the machine and the software measured. */
 export function describeMachine() {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
@@ -143,6 +155,7 @@ export function describeMachine() {
     loadBefore: os.loadavg(),
     distStale: distIsStale(),
     hookinit: hookinitVersion,
+    sizes: Object.fromEntries(HOOKINITS.map((c) => [c.init, directorySize(dirname(c.exe))])),
     hookinitRuntimes: Object.fromEntries(
       HOOKINITS.map((c) => [c.init, version(c.exe, ["--version"])]),
     ),

@@ -90,7 +90,14 @@ const HOOKS_YAML = "preStop:\n  httpGet:\n    path: /drain\n    port: 8080\n";
 
 /** The two cases: same image, same server, same command; only the ENTRYPOINT differs. */
 const INITS = {
-  hookinit: ["/hookinit", "--grace", String(P.grace), "--config", "/etc/hookinit/hooks.yaml", "--"],
+  hookinit: [
+    "/hookinit/hookinit",
+    "--grace",
+    String(P.grace),
+    "--config",
+    "/etc/hookinit/hooks.yaml",
+    "--",
+  ],
   tini: [TINI, "--"],
 };
 const COMMAND = ["node", "/server.mjs"];
@@ -149,8 +156,8 @@ function checkEnvironment() {
     throw new Error("run as root: the containers run on rootful podman");
   for (const file of [
     NODE_BIN,
-    join(ROOT, "dist", "hookinit"),
-    join(ROOT, "dist", "hookinit.node"),
+    join(ROOT, "dist", "hookinit", "hookinit"),
+    join(ROOT, "dist", "hookinit", "lib", "hookinit.node"),
   ]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: npm ci && npm run build`);
   }
@@ -174,7 +181,7 @@ function checkEnvironment() {
 }
 
 /**
- * test/support/rootfs.ts's busybox root filesystem with /hookinit, plus /usr/bin/node,
+ * test/support/rootfs.ts's busybox root filesystem with /hookinit/, plus /usr/bin/node,
  * /usr/bin/tini, the libraries both need, the server and the hook config.
  */
 async function buildImage() {
@@ -686,7 +693,7 @@ function report(machine, rows, results, image) {
       "before the connection was established. The router's `/ready` probes are not requests and are not counted.",
   );
   const method = [
-    "The image is test/support/rootfs.ts's busybox root filesystem with `/hookinit`, plus Node 24 as `/usr/bin/node`, " +
+    "The image is test/support/rootfs.ts's busybox root filesystem with the hookinit directory `/hookinit/`, plus Node 24 as `/usr/bin/node`, " +
       `Debian's \`/usr/bin/tini\`, the glibc libraries they need (${image.libraries.length}, as \`ldd\` lists ` +
       "them) and `bench/shutdown/server.mjs`. Both containers run `node /server.mjs` from that image and differ " +
       `only in ENTRYPOINT: \`${JSON.stringify(INITS.hookinit)}\` (\`/etc/hookinit/hooks.yaml\` is the preStop ` +

@@ -9,7 +9,7 @@ import { chmodSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../support/files.js";
-import { copyHookinit, HOOKINIT } from "../support/hookinit.js";
+import { copyHookinit } from "../support/hookinit.js";
 import { lines, parseLogLines } from "../support/logs.js";
 import { SIGNALS } from "../support/proc.js";
 import { cleanupAfterEach, runHookinit, startHookinit } from "../support/process.js";
