@@ -291,7 +291,9 @@ describe("GET /ready under bad and slow clients", () => {
     }
     await sleep(200);
     for (let i = 0; i < 5; i++) expect((await get(port)).status).toBe(200);
-    expect(socketCount(pid)).toBeGreaterThanOrEqual(200);
+    // Bun's server accepts a burst of connections that send nothing in batches
+    // (about a hundred at once, the rest within seconds): wait for them all.
+    await waitFor("hookinit to hold the 200 idle connections", () => socketCount(pid) >= 200);
 
     // 1,000 at once: answered 200, or cleanly turned away (connection limit), never left hanging.
     const concurrent = await Promise.all(Array.from({ length: 1000 }, () => get(port)));
