@@ -175,7 +175,7 @@ export async function run({ scratch, progress }) {
       `\`bench/c/cost.c\` (posix_spawn, then wait4): CPU is that child's user + system time from its rusage, ` +
       `peak memory its ru_maxrss (resident set, shared pages of the executable included), one after another ` +
       `in batches of ${chunk}, the three clients interleaved. "Supervisor CPU per call" is the supervisor's own ` +
-      `user + system time (/proc/PID/stat, 10 ms ticks) over all calls of that row, divided by their number: ` +
+      `CPU time (every thread's /proc/PID/task/TID/schedstat) over all calls of that row, divided by their number: ` +
       `what answering costs the container besides the client. \`GET /ready\`: \`bench/c/httpget.c\` sends ` +
       `${fmtInt(COUNTS.httpProbes)} probes as the kubelet does (a new TCP connection each, Connection: close), ` +
       `one after another; latency from connect() to the server's close.`,
