@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -953,14 +954,67 @@ static napi_value ConnectUnix(napi_env env, napi_callback_info info) {
 }
 
 /*
- * trimMemory(): malloc_trim(0). Start-up allocates and frees a lot (the code
- * cache, the bundle's source); glibc keeps those pages. An idle PID 1 in
- * every container should give them back.
+ * Drops this process's page-table entries for the executable code and
+ * read-only data that start-up touched: file-backed, read-only, private
+ * mappings holding no private (copied-on-write) page. The pages stay in the
+ * page cache, shared with every other hookinit on the node, and fault back in
+ * (minor faults) when used; until then they stop counting in our VmRSS. A
+ * mapping with private pages (RELRO after relocation) is left alone: dropping
+ * those would lose the relocations. Needs /proc/self/smaps; without /proc it
+ * does nothing. Returns the bytes released from our RSS.
+ */
+static size_t release_file_pages(void) {
+  FILE *smaps = fopen("/proc/self/smaps", "re");
+  if (smaps == NULL) return 0;
+  char line[512];
+  unsigned long start = 0, end = 0;
+  bool candidate = false;
+  size_t rss = 0, released = 0;
+  for (;;) {
+    char *got = fgets(line, sizeof line, smaps);
+    unsigned long a, b;
+    char perms[8] = {0};
+    unsigned long long offset;
+    unsigned int major, minor;
+    unsigned long inode = 0;
+    int consumed = 0;
+    bool header = got != NULL && sscanf(line, "%lx-%lx %7s %llx %x:%x %lu %n", &a, &b, perms, &offset, &major,
+                                        &minor, &inode, &consumed) >= 7;
+    if (got == NULL || header) {
+      candidate = false;
+      if (got == NULL) break;
+      start = a;
+      end = b;
+      rss = 0;
+      /* r--p or r-xp, backed by a file (inode), not [vdso] and the like. */
+      candidate = perms[0] == 'r' && perms[1] == '-' && perms[3] == 'p' && inode != 0;
+      continue;
+    }
+    if (!candidate) continue;
+    size_t kb;
+    if (sscanf(line, "Rss: %zu kB", &kb) == 1) rss = kb;
+    else if (sscanf(line, "Anonymous: %zu kB", &kb) == 1) {
+      /* The last field we need for this mapping: decide now. */
+      if (kb == 0 && rss > 0 && madvise((void *)start, end - start, MADV_DONTNEED) == 0)
+        released += rss * 1024;
+      candidate = false;
+    }
+  }
+  fclose(smaps);
+  return released;
+}
+
+/*
+ * trimMemory(): malloc_trim(0), then release_file_pages(). Start-up
+ * allocates and frees a lot (the code cache, the bundle's source) and runs
+ * much code once; glibc keeps the freed pages and the kernel keeps the code
+ * mapped. An idle PID 1 in every container should give both back.
  */
 static napi_value TrimMemory(napi_env env, napi_callback_info info) {
   (void)info;
+  malloc_trim(0);
   napi_value result;
-  CHECK(napi_get_boolean(env, malloc_trim(0) == 1, &result));
+  CHECK(napi_create_double(env, (double)release_file_pages(), &result));
   return result;
 }
 

@@ -40,8 +40,11 @@ export interface NativeHelper {
   unblockSignals(numbers: readonly number[]): boolean;
   /** A blocking unix stream socket connected to `path`; throws with errno/syscall. */
   connectUnix(path: string): number;
-  /** malloc_trim(0): give freed heap pages back to the kernel. */
-  trimMemory(): boolean;
+  /**
+   * malloc_trim(0), and unmap the code and read-only data start-up touched
+   * (they stay in the page cache): returns the bytes taken off our RSS.
+   */
+  trimMemory(): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   /** Tests only: the next spawn() fails after its fork, as a failing N-API call there would. */
   failNextSpawnReport(): boolean;
