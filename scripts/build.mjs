@@ -223,41 +223,58 @@ function buildFront(arch, out) {
   ]);
 }
 
+const BUNDLE_OPTIONS = {
+  entryPoints: [join(root, "src", "cli", "main.ts")],
+  bundle: true,
+  platform: "node",
+  target: "node24",
+  minify: true,
+  legalComments: "external",
+  define: { HOOKINIT_VERSION: JSON.stringify(pkg.version) },
+  // See src/log/assert-lite.cjs: node:assert would touch process.stderr.
+  alias: { assert: join(root, "src", "log", "assert-lite.cjs") },
+  logLevel: "warning",
+};
+
+/** One CommonJS file: dist/hookinit.cjs (Node images, the Node single executable). */
 async function buildBundle() {
-  await build({
-    entryPoints: [join(root, "src", "cli", "main.ts")],
-    outfile: join(dist, "hookinit.cjs.tmp"),
-    bundle: true,
-    platform: "node",
-    target: "node24",
-    format: "cjs",
-    minify: true,
-    legalComments: "external",
-    define: { HOOKINIT_VERSION: JSON.stringify(pkg.version) },
-    // See src/log/assert-lite.cjs: node:assert would touch process.stderr.
-    alias: { assert: join(root, "src", "log", "assert-lite.cjs") },
-    logLevel: "warning",
-  });
+  await build({ ...BUNDLE_OPTIONS, format: "cjs", outfile: join(dist, "hookinit.cjs.tmp") });
   renameSync(join(dist, "hookinit.cjs.tmp"), join(dist, "hookinit.cjs"));
 }
 
-/** Bun: `bun build --compile` of the bundle, cross-compiled with the target's own bun. */
-function buildBunRuntime(arch, out) {
+/**
+ * ES modules split at every dynamic import(), for Bun: what hookinit loads
+ * only when needed (the hook machinery, YAML and the schema, inject, the
+ * webhook) stays out of the start-up chunk, so starting the program does not
+ * wait for their bytecode.
+ */
+async function buildSplitBundle(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  await build({ ...BUNDLE_OPTIONS, format: "esm", splitting: true, outdir: dir });
+  return join(dir, "main.js");
+}
+
+/** Bun: `bun build --compile` of the split bundle, cross-compiled with the target's own bun. */
+async function buildBunRuntime(arch, out) {
   const hostBun = runtimePackage(ARCHES[HOST].bunPackage, "bin/bun");
   const targetBun = runtimePackage(ARCHES[arch].bunPackage, "bin/bun");
+  const entry = await buildSplitBundle(`${out}.esm`);
   run(
     hostBun,
     [
       "build",
       ...BUN_FLAGS,
+      "--splitting",
+      "--format=esm",
       `--target=${ARCHES[arch].bunTarget}`,
       `--compile-executable-path=${targetBun}`,
-      join(dist, "hookinit.cjs"),
+      entry,
       "--outfile",
       out,
     ],
     { stdio: ["ignore", "ignore", "inherit"] },
   );
+  rmSync(`${out}.esm`, { recursive: true, force: true });
   return targetBun;
 }
 
@@ -387,13 +404,13 @@ function writeLicenses(dir, runtime, arch) {
 }
 
 /** Builds one self-contained directory and moves it into place at `dir`. */
-function buildDirectory(arch, runtime, dir) {
+async function buildDirectory(arch, runtime, dir) {
   const staging = `${dir}.tmp-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   const lib = join(staging, "lib");
   mkdirSync(lib, { recursive: true });
   const exe = join(lib, "hookinit-runtime");
-  if (runtime === "bun") buildBunRuntime(arch, exe);
+  if (runtime === "bun") await buildBunRuntime(arch, exe);
   else buildNodeRuntime(arch, exe);
   buildNative(arch, join(lib, "hookinit.node"));
   if (runtime === "bun") buildNoProc(arch, join(lib, "libhookinit-noproc.so"));
@@ -585,6 +602,6 @@ await withLock(async () => {
   if (bundleOnly) return;
   for (const { arch, dir } of targets) {
     mkdirSync(dirname(dir), { recursive: true });
-    buildDirectory(arch, runtime, dir);
+    await buildDirectory(arch, runtime, dir);
   }
 });
