@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { tempDir } from "../support/files.js";
+import { readLines, tempDir, writeConfig } from "../support/files.js";
 import { HOOKINIT } from "../support/hookinit.js";
 import { cleanupAfterEach, run, runHookinit } from "../support/process.js";
 
@@ -68,5 +68,41 @@ describe("a working directory full of runtime configuration", () => {
     expect(version.code, version.stderr).toBe(0);
     expect(version.stdout).toMatch(/^hookinit \S+ \(/);
     expect(version.stdout).not.toContain("EVIL-PRELOAD");
+  });
+});
+
+describe("the environment the entry executable starts the runtime with", () => {
+  // The entry executable hides LD_PRELOAD and LD_AUDIT from the directory's
+  // own loader and the runtime puts them back: the program and the hooks get
+  // the container's environment exactly, with nothing of ours added.
+  it("reaches the program and the hook handlers unchanged", async () => {
+    const dir = tempDir();
+    const hookEnv = join(dir, "hook.env");
+    const config = writeConfig(dir, {
+      preStop: { exec: { command: ["sh", "-c", `env > ${hookEnv}`] } },
+    });
+    const result = await runHookinit(
+      [
+        "--config",
+        config,
+        "--",
+        "sh",
+        "-c",
+        `env > ${join(dir, "program.env")}; kill -TERM 1; sleep 30 & wait`,
+      ],
+      // An empty LD_PRELOAD entry is ignored by every loader, but still has to come through.
+      { env: { LD_PRELOAD: "", LD_AUDIT: "", LD_LIBRARY_PATH: "/nonexistent-lib" } },
+    );
+    expect(result.code, result.stderr).toBe(143);
+    for (const file of ["program.env", "hook.env"]) {
+      const env = readLines(join(dir, file));
+      expect(env, file).toContain("LD_PRELOAD=");
+      expect(env, file).toContain("LD_AUDIT=");
+      expect(env, file).toContain("LD_LIBRARY_PATH=/nonexistent-lib");
+      expect(
+        env.filter((line) => /^(HOOKINIT_FRONT_|BUN_|NODE_OPTIONS)/.test(line)),
+        file,
+      ).toEqual([]);
+    }
   });
 });
