@@ -14,7 +14,7 @@
 // with Debian 12's patchelf 0.14 breaks the arm64 Bun executable; running it
 // through its loader does not touch the file.) execve keeps the pid, so as
 // PID 1 the runtime stays PID 1; the extra exec costs well under a millisecond
-// (see docs/benchmarks.md).
+// (docs/ARCHITECTURE.md, "The runtime, and the hookinit directory").
 //
 // The client commands (hook, status, ready) are answered here, in C, when the
 // client is linked in (HOOKINIT_CLIENT): a lifecycle hook or a probe then
