@@ -34,6 +34,7 @@ import * as v from "valibot";
 import type * as Yaml from "yaml";
 import { EXIT, ExitError } from "../core/exit-codes.js";
 import { HOOK_NAMES, type HookName } from "../core/hooks.js";
+import { POD_SPEC_PATHS } from "../core/workloads.js";
 import {
   containerPortsSchema,
   firstIssue,
@@ -98,18 +99,6 @@ function errnoText(error: unknown): string {
 /** Kubernetes' default terminationGracePeriodSeconds. */
 const DEFAULT_TERMINATION_GRACE_SECONDS = 30;
 
-/** Workload kinds and where their pod spec is. Other kinds are recognised by shape. */
-const POD_SPEC_PATHS: Record<string, readonly string[]> = {
-  Pod: ["spec"],
-  PodTemplate: ["template", "spec"],
-  Deployment: ["spec", "template", "spec"],
-  StatefulSet: ["spec", "template", "spec"],
-  DaemonSet: ["spec", "template", "spec"],
-  ReplicaSet: ["spec", "template", "spec"],
-  ReplicationController: ["spec", "template", "spec"],
-  Job: ["spec", "template", "spec"],
-  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
-};
 const POD_SPEC_SHAPES = [...new Set(Object.values(POD_SPEC_PATHS).map((p) => p.join(".")))];
 const KINDS_TEXT = "Pod, Deployment, StatefulSet, DaemonSet, Job or CronJob";
 

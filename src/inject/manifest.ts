@@ -26,6 +26,7 @@
  * separator is copied byte for byte.
  */
 import type * as Yaml from "yaml";
+import { POD_SPEC_PATHS } from "../core/workloads.js";
 import { ConfigError, parseConfig } from "../hooks/config.js";
 
 /** Where hookinit lives in an injected container (the image layout's /hookinit/). */
@@ -74,19 +75,6 @@ export class InjectError extends Error {
     super(message.replace(/\s*[\r\n]+\s*/g, " "));
   }
 }
-
-/** Workload kinds and where their pod spec is. */
-export const POD_SPEC_PATHS: Record<string, readonly string[]> = {
-  Pod: ["spec"],
-  PodTemplate: ["template", "spec"],
-  Deployment: ["spec", "template", "spec"],
-  StatefulSet: ["spec", "template", "spec"],
-  DaemonSet: ["spec", "template", "spec"],
-  ReplicaSet: ["spec", "template", "spec"],
-  ReplicationController: ["spec", "template", "spec"],
-  Job: ["spec", "template", "spec"],
-  CronJob: ["spec", "jobTemplate", "spec", "template", "spec"],
-};
 
 /** Kinds that hold no pod: they pass through even with --strict. */
 const PODLESS_KINDS = new Set(
