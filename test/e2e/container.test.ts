@@ -11,56 +11,25 @@
  * Names are unique per run and everything is removed in afterAll. Every wait
  * polls with a generous limit; no test asserts an upper bound on time.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { ROOT } from "../support/hookinit.js";
-import { mustPodman, podman } from "../support/podman.js";
+import { mustPodman, podman, podmanSkipReason } from "../support/podman.js";
 import { type RunResult, run } from "../support/process.js";
 import { buildRootfs, importImage, type Rootfs } from "../support/rootfs.js";
 import { waitFor } from "../support/wait.js";
 
-const SETUP = join(ROOT, "test", "container-setup.sh");
 const EXAMPLE_NO_HOOKS = join(ROOT, "docker", "examples", "pod-no-hooks.yaml");
 const WAIT_MS = 60_000;
 const TEST_MS = 180_000;
 
 // --- Setup at collection time: skip the file only if podman cannot run ----
 
-function prepare(): string | undefined {
-  if (process.getuid?.() !== 0) return "these tests run podman as root (sudo npm test)";
-  const result = spawnSync("bash", [SETUP, "--quiet"], { encoding: "utf8", timeout: 900_000 });
-  if (result.status !== 0) {
-    return `test/container-setup.sh failed (${result.status ?? result.signal}): ${
-      `${result.stdout}${result.stderr}`.trim().split("\n").slice(-5).join(" | ") ||
-      String(result.error)
-    }`;
-  }
-  return undefined;
-}
-
-const skipReason = prepare();
-/**
- * Under CI=true a podman that cannot run containers is a failure, never a
- * skip: a first run on a fresh machine once skipped all of these tests
- * while the run still passed. On a developer's machine the file is skipped
- * with a warning.
- */
-const REQUIRED = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
-if (skipReason !== undefined) {
-  if (REQUIRED) {
-    test("podman can run containers (CI=true: the container tests must run)", () => {
-      throw new Error(`podman cannot run containers: ${skipReason}`);
-    });
-  } else {
-    console.warn(
-      `SKIPPING test/e2e/container.test.ts: podman cannot run containers: ${skipReason}`,
-    );
-  }
-}
+/** Under CI=true a podman that cannot run containers fails the file instead of skipping it. */
+const skipReason = podmanSkipReason(import.meta.filename);
 
 // --- Helpers ---------------------------------------------------------------
 

@@ -14,7 +14,6 @@
  * Needs root and podman (test/container-setup.sh). Under CI=true a podman
  * that cannot run containers fails this file instead of skipping it.
  */
-import { execFileSync, spawnSync } from "node:child_process";
 import {
   chmodSync,
   copyFileSync,
@@ -29,40 +28,21 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { HOOKINIT, ROOT } from "../support/hookinit.js";
-import { mustPodman, podman } from "../support/podman.js";
+import { HOOKINIT } from "../support/hookinit.js";
+import { mustPodman, podman, podmanSkipReason } from "../support/podman.js";
 import { run } from "../support/process.js";
-import { sharedLibraries } from "../support/rootfs.js";
+import { importDirectory, sharedLibraries } from "../support/rootfs.js";
 import { waitFor } from "../support/wait.js";
 
-const SETUP = join(ROOT, "test", "container-setup.sh");
 const WAIT_MS = 60_000;
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const HOOKINIT_IMAGE = `localhost/hookinit-inject-${RUN_ID}:hookinit`;
 const APP_IMAGE = `localhost/hookinit-inject-${RUN_ID}:app`;
 const VOLUME = `hookinit-inject-${RUN_ID}`;
 
-function prepare(): string | undefined {
-  if (process.getuid?.() !== 0) return "these tests run podman as root (sudo npm test)";
-  const result = spawnSync("bash", [SETUP, "--quiet"], { encoding: "utf8", timeout: 900_000 });
-  if (result.status !== 0) {
-    return `test/container-setup.sh failed (${result.status ?? result.signal}): ${`${result.stdout}${result.stderr}`.trim().split("\n").slice(-3).join(" | ")}`;
-  }
-  return undefined;
-}
-const skipReason = prepare();
-const REQUIRED = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
-if (skipReason !== undefined) {
-  if (REQUIRED) {
-    test("podman can run containers (CI=true: the container tests must run)", () => {
-      throw new Error(`podman cannot run containers: ${skipReason}`);
-    });
-  } else {
-    console.warn(`SKIPPING test/e2e/inject-podman.test.ts: ${skipReason}`);
-  }
-}
+const skipReason = podmanSkipReason(import.meta.filename);
 
 /**
  * hookinit's directory as `install` would copy it. The self-contained
@@ -80,18 +60,6 @@ function hookinitDirectory(): { files: string[]; dir: string; libraries: string[
   return { dir, files, libraries };
 }
 
-function importImage(rootfs: string, image: string, changes: string[]): void {
-  const tar = `${rootfs}.tar`;
-  execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", rootfs, "-cf", tar, "."]);
-  execFileSync(
-    "podman",
-    ["import", "--quiet", ...changes.flatMap((c) => ["--change", c]), tar, image],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-}
-
 function buildImages(scratch: string): void {
   const { dir, files, libraries } = hookinitDirectory();
   const copyLibraries = (rootfs: string) => {
@@ -107,7 +75,7 @@ function buildImages(scratch: string): void {
   for (const file of files)
     cpSync(join(dir, file), join(hk, "hookinit", file), { recursive: true });
   copyLibraries(hk);
-  importImage(hk, HOOKINIT_IMAGE, [
+  importDirectory(hk, HOOKINIT_IMAGE, [
     "USER 65532:65532",
     'ENTRYPOINT ["/hookinit/hookinit"]',
     'CMD ["install", "/hookinit-volume"]',
@@ -124,7 +92,7 @@ function buildImages(scratch: string): void {
     symlinkSync("busybox", join(app, "bin", applet));
   writeFileSync(join(app, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\n");
   copyLibraries(app);
-  importImage(app, APP_IMAGE, ["ENV PATH=/bin"]);
+  importDirectory(app, APP_IMAGE, ["ENV PATH=/bin"]);
 }
 
 const PROGRAM =

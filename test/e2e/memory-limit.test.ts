@@ -18,34 +18,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ROOT } from "../support/hookinit.js";
-import { mustPodman, podman } from "../support/podman.js";
+import { mustPodman, podman, podmanSkipReason } from "../support/podman.js";
 import { buildRootfs, IMAGE_HOOKINIT, importImage } from "../support/rootfs.js";
 import { waitFor } from "../support/wait.js";
 
-const SETUP = join(ROOT, "test", "container-setup.sh");
 const LIMIT = process.env.E2E_MEMORY_LIMIT ?? "16m";
 
-function prepare(): string | undefined {
-  if (process.getuid?.() !== 0) return "these tests run podman as root (sudo npm test)";
-  const result = spawnSync("bash", [SETUP, "--quiet"], { encoding: "utf8", timeout: 900_000 });
-  if (result.status !== 0) {
-    return `test/container-setup.sh failed (${result.status ?? result.signal}): ${`${result.stdout}${result.stderr}`.trim().split("\n").slice(-5).join(" | ")}`;
-  }
-  return undefined;
-}
-
-const skipReason = prepare();
-const REQUIRED = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
-if (skipReason !== undefined) {
-  if (REQUIRED) {
-    test("podman can run containers (CI=true: the container tests must run)", () => {
-      throw new Error(`podman cannot run containers: ${skipReason}`);
-    });
-  } else {
-    console.warn(`SKIPPING test/e2e/memory-limit.test.ts: ${skipReason}`);
-  }
-}
+const skipReason = podmanSkipReason(import.meta.filename);
 
 const RUN_ID = `${process.pid}-${Date.now().toString(36)}`;
 const IMAGE = `localhost/hookinit-e2e-memory-${RUN_ID}`;

@@ -186,27 +186,32 @@ export function buildRootfs(
 }
 
 /**
- * Tars DIR and imports it as IMAGE with hookinit as the ENTRYPOINT. Returns
- * the image id.
+ * Tars DIR (every file owned by root) and imports it as IMAGE with the
+ * Dockerfile instructions CHANGES (`podman import --change`). Returns the
+ * image id.
  */
-export function importImage(dir: string, image: string, changes: string[] = []): string {
+export function importDirectory(dir: string, image: string, changes: string[]): string {
   const tarDir = mkdtempSync(join(tmpdir(), "hookinit-rootfs-tar-"));
   try {
     const tar = join(tarDir, "rootfs.tar");
     execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", dir, "-cf", tar, "."]);
-    const args = ["import", "--quiet"];
-    for (const change of [
-      "ENV PATH=/bin:/usr/bin",
-      `ENTRYPOINT ["${IMAGE_HOOKINIT}","--"]`,
-      ...changes,
-    ]) {
-      args.push("--change", change);
-    }
-    args.push(tar, image);
-    return execFileSync("podman", args, { encoding: "utf8" }).trim();
+    const args = ["import", "--quiet", ...changes.flatMap((change) => ["--change", change])];
+    return execFileSync("podman", [...args, tar, image], { encoding: "utf8" }).trim();
   } finally {
     rmSync(tarDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Tars DIR and imports it as IMAGE with hookinit as the ENTRYPOINT. Returns
+ * the image id.
+ */
+export function importImage(dir: string, image: string, changes: string[] = []): string {
+  return importDirectory(dir, image, [
+    "ENV PATH=/bin:/usr/bin",
+    `ENTRYPOINT ["${IMAGE_HOOKINIT}","--"]`,
+    ...changes,
+  ]);
 }
 
 if (process.argv[1] === import.meta.filename) {
