@@ -2,7 +2,7 @@
  * The built executable's install, inject (files, stdin, --krm) and webhook
  * command lines: exit codes, one-line errors, what lands on stdout.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import {
   chmodSync,
   chownSync,
@@ -16,7 +16,7 @@ import {
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { tempDir } from "../support/files.js";
+import { selfSignedCert, tempDir } from "../support/files.js";
 import { copyHookinit, HOOKINIT, ROOT } from "../support/hookinit.js";
 import { cleanupAfterEach } from "../support/process.js";
 import { waitFor } from "../support/wait.js";
@@ -308,25 +308,10 @@ describe("hookinit webhook (the command line)", () => {
   });
 
   it("serves, logs JSON lines, and exits 0 on SIGTERM", async () => {
-    const dir = tempDir();
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-      ].concat(["-subj", "/CN=t", "-keyout", join(dir, "k"), "-out", join(dir, "c")]),
-      { stdio: "ignore" },
-    );
+    const { cert, key } = selfSignedCert(tempDir(), "webhook", "t");
     const child = spawn(
       HOOKINIT,
-      ["webhook", "--cert", join(dir, "c"), "--key", join(dir, "k")].concat([
+      ["webhook", "--cert", cert, "--key", key].concat([
         "--image",
         IMAGE,
         "--listen",

@@ -3,14 +3,13 @@
  * Kubernetes documentation's example) over TLS, with a self-signed
  * certificate made here with openssl.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { renameSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { DEFAULT_OPTIONS, injectText } from "../../src/inject/manifest.js";
-import { tempDir } from "../support/files.js";
+import { selfSignedCert, tempDir } from "../support/files.js";
 import { HOOKINIT } from "../support/hookinit.js";
 import { cleanupAfterEach } from "../support/process.js";
 import { waitFor } from "../support/wait.js";
@@ -21,35 +20,6 @@ const IMAGE = "registry.example/hookinit:1.0";
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON walked loosely in assertions
 type Json = any;
-
-function makeCert(dir: string, name: string, cn: string): { cert: string; key: string } {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  execFileSync(
-    "openssl",
-    [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-days",
-      "2",
-      "-subj",
-      `/CN=${cn}`,
-      "-addext",
-      `subjectAltName=DNS:${cn},IP:127.0.0.1`,
-      "-keyout",
-      key,
-      "-out",
-      cert,
-    ],
-    { stdio: "ignore" },
-  );
-  return { cert, key };
-}
 
 interface Reply {
   status: number;
@@ -175,7 +145,7 @@ describe("hookinit webhook over TLS (the built executable)", () => {
     );
 
   beforeAll(async () => {
-    files = makeCert(dir, "first", "hookinit-webhook.first");
+    files = selfSignedCert(dir, "first", "hookinit-webhook.first");
     child = spawn(
       HOOKINIT,
       ["webhook", "--cert", files.cert, "--key", files.key, "--listen", "127.0.0.1:0"].concat([
@@ -299,7 +269,7 @@ describe("hookinit webhook over TLS (the built executable)", () => {
 
   it("reloads the certificate and key when their files change", async () => {
     expect((await post(port, "", "/healthz", "GET")).peerCN).toBe("hookinit-webhook.first");
-    const next = makeCert(dir, "second", "hookinit-webhook.second");
+    const next = selfSignedCert(dir, "second", "hookinit-webhook.second");
     // Replace both files the way a Secret volume does: each appears whole at once.
     renameSync(next.key, files.key);
     renameSync(next.cert, files.cert);

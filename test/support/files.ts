@@ -1,4 +1,5 @@
 /** Temporary directories and files the tests write. */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,4 +32,42 @@ export function readLines(file: string): string[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * A self-signed TLS certificate (EC P-256, two days) for the name CN, also
+ * valid for 127.0.0.1, made with openssl: DIR/NAME.crt and its key
+ * DIR/NAME.key.
+ */
+export function selfSignedCert(
+  dir: string,
+  name: string,
+  cn: string,
+): { cert: string; key: string } {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  execFileSync(
+    "openssl",
+    [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${cn}`,
+      "-addext",
+      `subjectAltName=DNS:${cn},IP:127.0.0.1`,
+      "-keyout",
+      key,
+      "-out",
+      cert,
+    ],
+    { stdio: "ignore" },
+  );
+  return { cert, key };
 }
