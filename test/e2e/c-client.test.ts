@@ -32,6 +32,33 @@ const same = (result: { code: number | null; stdout: string; stderr: string }) =
   stderr: result.stderr,
 });
 
+/** The C client's ARGS inside hookinit, expected to answer as the TypeScript client's do; its result. */
+async function sameAsTypeScript(hookinit: Hookinit, args: string[]) {
+  const c = await inside(hookinit, C_CLIENT, args);
+  const ts = await inside(hookinit, TS_CLIENT, args);
+  expect(same(c), args.join(" ")).toEqual(same(ts));
+  return c;
+}
+
+/**
+ * `ready` from the C client, then from the TypeScript one, in one fresh mount
+ * namespace (so that both compute the same default places), after the shell
+ * lines SETUP: each one's output line (stderr) and `code=N`.
+ */
+async function readyInFreshMountNamespace(setup: string[] = [], unshare: string[] = []) {
+  const script = [
+    ...setup,
+    `{ "$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"; } 2>&1`,
+  ].join("\n");
+  const result = await run(
+    "unshare",
+    ["--mount", ...unshare, "sh", "-c", script, "sh", C_CLIENT[0], ...TS_CLIENT],
+    { env: cleanEnv(), timeoutMs: 60_000 },
+  );
+  const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+  return { cLine, cCode, tsLine, tsCode, elapsedMs: result.elapsedMs };
+}
+
 describe("the C client against the supervisor", () => {
   it("status and ready: the same answers as the TypeScript client", {
     timeout: 120_000,
@@ -46,20 +73,14 @@ describe("the C client against the supervisor", () => {
     });
     // postStart still running: not ready, and status says why.
     await hookinit.waitForLog((r) => r.msg === "hook started" && r.hook === "postStart");
-    for (const command of [["ready"], ["status"]]) {
-      const c = await inside(hookinit, C_CLIENT, command);
-      const ts = await inside(hookinit, TS_CLIENT, command);
-      expect(same(c), command[0]).toEqual(same(ts));
-    }
+    for (const command of [["ready"], ["status"]]) await sameAsTypeScript(hookinit, command);
     expect((await inside(hookinit, C_CLIENT, ["ready"])).code).toBe(1);
 
     writeFileSync(go, "");
     await hookinit.waitForLog((r) => r.msg === "hook finished" && r.hook === "postStart");
     const ready = await inside(hookinit, C_CLIENT, ["ready"]);
     expect(same(ready)).toEqual({ code: 0, stdout: "", stderr: "" });
-    const c = await inside(hookinit, C_CLIENT, ["status"]);
-    const ts = await inside(hookinit, TS_CLIENT, ["status"]);
-    expect(same(c)).toEqual(same(ts));
+    const c = await sameAsTypeScript(hookinit, ["status"]);
     expect(JSON.parse(c.stdout)).toMatchObject({ phase: "running", ready: true });
   });
 
@@ -101,9 +122,7 @@ describe("the C client against the supervisor", () => {
     ).toHaveLength(1);
 
     // Stopping: not ready, said the same way.
-    const c = await inside(hookinit, C_CLIENT, ["ready"]);
-    expect(same(c)).toEqual(same(await inside(hookinit, TS_CLIENT, ["ready"])));
-    expect(c.code).toBe(1);
+    expect((await sameAsTypeScript(hookinit, ["ready"])).code).toBe(1);
 
     await hookinit.signal("SIGTERM");
     expect((await hookinit.wait()).code, hookinit.describe()).toBe(0);
@@ -113,9 +132,7 @@ describe("the C client against the supervisor", () => {
   it("an unknown or uncallable hook is a usage error, as in TypeScript", async () => {
     const hookinit = await Hookinit.start({ program: WAIT_FOR_TERM });
     for (const args of [["hook", "postStop"], ["hook"], ["status", "x"]]) {
-      const c = await inside(hookinit, C_CLIENT, args);
-      expect(same(c), args.join(" ")).toEqual(same(await inside(hookinit, TS_CLIENT, args)));
-      expect(c.code).toBe(2);
+      expect((await sameAsTypeScript(hookinit, args)).code).toBe(2);
     }
   });
 
@@ -163,23 +180,14 @@ describe.concurrent("the C client with no supervisor to reach", () => {
   it("ready at the default places in a fresh container: exit 1 at once, the same message", async ({
     expect,
   }) => {
-    // One mount namespace for both, so they compute the same default places.
-    const script = `"$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"`;
-    const result = await run(
-      "unshare",
-      ["--mount", "sh", "-c", `{ ${script}; } 2>&1`, "sh", C_CLIENT[0], ...TS_CLIENT],
-      { env: cleanEnv(), timeoutMs: 60_000 },
-    );
-    const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+    const { cLine, cCode, tsLine, tsCode, elapsedMs } = await readyInFreshMountNamespace();
     expect(cLine).toMatch(
       /^hookinit: not ready: cannot reach the supervisor: no control socket at /,
     );
     expect(cLine).toBe(tsLine);
     expect(cCode).toBe("code=1");
     expect(tsCode).toBe("code=1");
-    console.log(
-      `C client, ready with no supervisor: ${Math.round(result.elapsedMs)} ms for both clients`,
-    );
+    console.log(`C client, ready with no supervisor: ${Math.round(elapsedMs)} ms for both clients`);
   });
 });
 
@@ -191,17 +199,12 @@ describe("the C client passes over leftovers and other containers' sockets, as T
     // Both clients run in one fresh mount namespace, so they compute the same
     // default name (hookinit-<mnt ns>-<PID 1 start time>); the test plants the
     // sockets under that name in the shared /dev/shm.
-    const script = [
+    const both = readyInFreshMountNamespace([
       `M=$(readlink /proc/self/ns/mnt | tr -dc 0-9)`,
       `T=$(sed 's/.*) //' /proc/1/stat | cut -d' ' -f20)`,
       `echo "hookinit-$M-$T" > ${dir}/name`,
       `while [ ! -e ${dir}/go ]; do sleep 0.05; done`,
-      `{ "$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"; } 2>&1`,
-    ].join("\n");
-    const both = run("unshare", ["--mount", "sh", "-c", script, "sh", C_CLIENT[0], ...TS_CLIENT], {
-      env: cleanEnv(),
-      timeoutMs: 60_000,
-    });
+    ]);
     const name = await waitFor("the namespace's socket name", () => {
       try {
         return readFileSync(join(dir, "name"), "utf8").trim();
@@ -230,8 +233,7 @@ describe("the C client passes over leftovers and other containers' sockets, as T
       );
       servers.push(foreign);
       writeFileSync(join(dir, "go"), "");
-      const result = await both;
-      const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
+      const { cLine, cCode, tsLine, tsCode } = await both;
       expect(cLine).toBe(tsLine);
       expect(cLine).toContain(`nobody answers on ${stale} (left by a supervisor that is gone)`);
       expect(cLine).toContain("is served by another container's supervisor");
@@ -243,18 +245,14 @@ describe("the C client passes over leftovers and other containers' sockets, as T
   });
 
   it("no default place is writable: the same explanation", async () => {
-    const script = [
-      // Read-only in place (a bind mount remounted ro), so what lives there, maybe
-      // this checkout, stays reachable.
-      "for base in /dev/shm /run /tmp; do mount --bind $base $base && mount -o remount,bind,ro $base || exit 9; done",
-      `{ "$1" ready; echo "code=$?"; shift; "$@" ready; echo "code=$?"; } 2>&1`,
-    ].join("\n");
-    const result = await run(
-      "unshare",
-      ["--mount", "--propagation", "private", "sh", "-c", script, "sh", C_CLIENT[0], ...TS_CLIENT],
-      { env: cleanEnv(), timeoutMs: 60_000 },
+    const { cLine, cCode, tsLine, tsCode } = await readyInFreshMountNamespace(
+      [
+        // Read-only in place (a bind mount remounted ro), so what lives there, maybe
+        // this checkout, stays reachable.
+        "for base in /dev/shm /run /tmp; do mount --bind $base $base && mount -o remount,bind,ro $base || exit 9; done",
+      ],
+      ["--propagation", "private"],
     );
-    const [cLine, cCode, tsLine, tsCode] = result.stdout.trimEnd().split("\n");
     expect(cLine).toBe(tsLine);
     expect(cLine).toContain(
       "no default place is writable (/dev/shm is read-only, /run is read-only, /tmp is read-only; we are uid 0)",
