@@ -5,21 +5,12 @@
  * nor leave a zombie.
  */
 import { describe, expect, it } from "vitest";
+import type { NativeHelper } from "../../src/native/helper.js";
 import { HOOKINIT_HELPER } from "../support/hookinit.js";
 import { childrenOf } from "../support/proc.js";
 import { waitFor } from "../support/wait.js";
 
-interface Native {
-  spawn(
-    file: string,
-    argv: readonly string[],
-    envp: readonly string[],
-    cwd: string | null,
-    foregroundGroup: boolean,
-  ): { pid: number; errno?: number; syscall?: string };
-  reap(owned: Int32Array): { pid: number; code: number | null; signal: number | null }[];
-  failNextSpawnReport(): boolean;
-}
+type Native = Pick<NativeHelper, "spawn" | "reap" | "failNextSpawnReport">;
 
 const module = { exports: {} as Native };
 process.dlopen(module, HOOKINIT_HELPER);
