@@ -30,6 +30,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { cannotRun } from "../support/ci.js";
 import { ROOT } from "../support/hookinit.js";
 import { parseLogLines } from "../support/logs.js";
 import { findHookinit } from "../support/proc.js";
@@ -61,12 +62,7 @@ function prepare(): string | undefined {
   }
   return undefined;
 }
-const skipReason = prepare();
-if (skipReason !== undefined) {
-  if (process.env.CI === "true")
-    throw new Error(`test/e2e/any-libc.test.ts cannot run: ${skipReason}`);
-  console.warn(`SKIPPING test/e2e/any-libc.test.ts: ${skipReason}`);
-}
+const skipReason = cannotRun(import.meta.filename, prepare());
 
 // --- The three userlands ------------------------------------------------------
 

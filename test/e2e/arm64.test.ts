@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
+import { cannotRun } from "../support/ci.js";
 import { HOOKINIT, ROOT } from "../support/hookinit.js";
 
 const QEMU = "/usr/bin/qemu-aarch64-static";
@@ -49,12 +50,7 @@ function prepare(): string | undefined {
   return existsSync(ARM64) ? undefined : `${ARM64} is missing`;
 }
 
-const skipReason = prepare();
-if (skipReason !== undefined) {
-  if (process.env.CI === "true")
-    throw new Error(`test/e2e/arm64.test.ts cannot run: ${skipReason}`);
-  console.warn(`SKIPPING test/e2e/arm64.test.ts: ${skipReason}`);
-}
+const skipReason = cannotRun(import.meta.filename, prepare());
 
 const scratch = mkdtempSync(join(tmpdir(), "hookinit-e2e-arm64-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -14,9 +14,9 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { cannotRun } from "../support/ci.js";
 
 const SETUP = join(import.meta.dirname, "..", "container-setup.sh");
-const REQUIRED = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
 const CNI_DIR = "/etc/cni/net.d";
 
 function unavailable(): string | undefined {
@@ -26,10 +26,7 @@ function unavailable(): string | undefined {
   return undefined;
 }
 
-const reason = unavailable();
-if (reason !== undefined && !REQUIRED) {
-  console.warn(`SKIPPING test/e2e/container-setup.test.ts: ${reason}`);
-}
+const reason = cannotRun(import.meta.filename, unavailable());
 
 const scratch = mkdtempSync(join(tmpdir(), "hookinit-fresh-podman-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -53,7 +50,7 @@ function freshPodman(name: string): NodeJS.ProcessEnv {
   };
 }
 
-describe.skipIf(reason !== undefined && !REQUIRED)(
+describe.skipIf(reason !== undefined)(
   "test/container-setup.sh with a podman that has never run",
   () => {
     it("passes on the first run and on the second", () => {

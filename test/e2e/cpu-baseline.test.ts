@@ -24,6 +24,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
+import { cannotRun } from "../support/ci.js";
 import { cleanEnv, HOOKINIT, HOOKINIT_DIR } from "../support/hookinit.js";
 
 const QEMU = "/usr/bin/qemu-x86_64-static";
@@ -39,12 +40,7 @@ function prepare(): string | undefined {
   return undefined;
 }
 
-const skipReason = prepare();
-if (skipReason !== undefined) {
-  if (process.env.CI === "true")
-    throw new Error(`test/e2e/cpu-baseline.test.ts cannot run: ${skipReason}`);
-  console.warn(`SKIPPING test/e2e/cpu-baseline.test.ts: ${skipReason}`);
-}
+const skipReason = cannotRun(import.meta.filename, prepare());
 
 const scratch = mkdtempSync(join(tmpdir(), "hookinit-e2e-cpu-"));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

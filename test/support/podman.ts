@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { join, relative } from "node:path";
 import { test } from "vitest";
+import { CI_REQUIRED } from "./ci.js";
 import { ROOT } from "./hookinit.js";
 import { type RunResult, run } from "./process.js";
 
@@ -48,8 +49,7 @@ function podmanUnavailable(): string | undefined {
 export function podmanSkipReason(file: string): string | undefined {
   const reason = podmanUnavailable();
   if (reason === undefined) return undefined;
-  const required = process.env.CI !== undefined && !/^(?:0|false|)$/i.test(process.env.CI);
-  if (required) {
+  if (CI_REQUIRED) {
     test("podman can run containers (CI=true: the container tests must run)", () => {
       throw new Error(`podman cannot run containers: ${reason}`);
     });
