@@ -1,6 +1,6 @@
 // Figure 7: 100 concurrent hook calls (hookinit only): total time and failures.
 import { closeSync, openSync } from "node:fs";
-import { COUNTS, HOOKINITS, hookinitExe } from "../lib/config.mjs";
+import { COUNTS, hookinitExe, perHookinitColumn } from "../lib/config.mjs";
 import { clientEnv, sleep, wall } from "../lib/proc.mjs";
 import { fmtNs, fmtRatio, ratio, summarize } from "../lib/stats.mjs";
 import { hookRecords, postStartDone, startSupervisor } from "./hooks.mjs";
@@ -130,18 +130,5 @@ async function runFor(init, { scratch, progress }) {
   };
 }
 
-/** Once per hookinit column (runtime): one table each, metrics by column. */
-export async function run(context) {
-  const results = [];
-  for (const { init, label } of HOOKINITS) {
-    results.push({ init, label, figure: await runFor(init, context) });
-  }
-  const [first] = results;
-  return {
-    ...first.figure,
-    tables: results.flatMap(({ label, figure }) =>
-      figure.tables.map((t) => ({ ...t, caption: label })),
-    ),
-    metrics: Object.fromEntries(results.map(({ init, figure }) => [init, figure.metrics])),
-  };
-}
+/** Once per hookinit column (runtime). */
+export const run = (context) => perHookinitColumn(runFor, context);

@@ -2,7 +2,7 @@
 // handler into PID 1's stdout, with every line accounted for and in order.
 import { createReadStream, existsSync, rmSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { COUNTS, HOOKINITS, helper, hookinitExe } from "../lib/config.mjs";
+import { COUNTS, helper, hookinitExe, perHookinitColumn } from "../lib/config.mjs";
 import {
   clientEnv,
   readNumber,
@@ -208,18 +208,5 @@ async function runFor(init, { scratch, progress }) {
   };
 }
 
-/** Once per hookinit column (runtime): one table each, metrics by column. */
-export async function run(context) {
-  const results = [];
-  for (const { init, label } of HOOKINITS) {
-    results.push({ init, label, figure: await runFor(init, context) });
-  }
-  const [first] = results;
-  return {
-    ...first.figure,
-    tables: results.flatMap(({ label, figure }) =>
-      figure.tables.map((t) => ({ ...t, caption: label })),
-    ),
-    metrics: Object.fromEntries(results.map(({ init, figure }) => [init, figure.metrics])),
-  };
-}
+/** Once per hookinit column (runtime). */
+export const run = (context) => perHookinitColumn(runFor, context);

@@ -85,6 +85,25 @@ const wanted = (process.env.BENCH_RUNTIMES ?? "bun,node").split(/[\s,]+/).filter
 export const HOOKINITS = RUNTIME_COLUMNS.filter((c) => wanted.includes(c.runtime));
 
 export const isHookinit = (init) => HOOKINITS.some((c) => c.init === init);
+
+/**
+ * Runs a figure once per hookinit column (runtime), RUN_FOR(init, context),
+ * and merges the results: one table each, captioned, and metrics by column.
+ */
+export async function perHookinitColumn(runFor, context) {
+  const results = [];
+  for (const { init, label } of HOOKINITS) {
+    results.push({ init, label, figure: await runFor(init, context) });
+  }
+  const [first] = results;
+  return {
+    ...first.figure,
+    tables: results.flatMap(({ label, figure }) =>
+      figure.tables.map((t) => ({ ...t, caption: label })),
+    ),
+    metrics: Object.fromEntries(results.map(({ init, figure }) => [init, figure.metrics])),
+  };
+}
 /** The entry executable of one of hookinit's columns. */
 export function hookinitExe(init = "hookinit") {
   const column = HOOKINITS.find((c) => c.init === init);
